@@ -1,0 +1,48 @@
+//! Command-line surface: the subcommand enum and its dispatch.
+//!
+//! Adding a subcommand: a module here with an `Args` struct (clap) and
+//! `run(args) -> anyhow::Result<ExitCode>`, one variant in [`Command`], one arm in [`run`].
+
+mod version;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "mysql-operator", version, about = "Kubernetes operator for MySQL and MariaDB clusters (presslabs-compatible, Wasm policies)")]
+pub struct Cli {
+    /// Log output format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "MYSQL_OPERATOR_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the version, the API group and the policy ABI it speaks.
+    Version(version::Args),
+}
+
+pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Version(args) => version::run(args),
+    }
+}
+
+/// Logs go to stderr so that commands printing manifests keep stdout clean.
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::{EnvFilter, fmt};
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
