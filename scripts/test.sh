@@ -13,3 +13,4 @@ echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked --no-fail-fast
+bash scripts/test-chart.sh  # chart: helm lint/template, kubernetes-validate, bad values, CRDs == `mysql-operator crd`
