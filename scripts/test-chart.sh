@@ -349,7 +349,7 @@ pycheck() {
 # Validates a rendered file: every document must pass --strict; a kind without a bundled
 # schema is a failure unless it is a ServiceMonitor (checked structurally above).
 validate() {
-  local name=$1 file=$2 out
+  local name=$1 file=$2 k8s_version=${3:-$k8s_version} out
   out=$(kubernetes-validate --strict -k "$k8s_version" "$file" 2>&1)
   local rc=$?
   local unknown
@@ -446,6 +446,7 @@ if [ -f "$presslabs_values" ] && render presslabs -f "$presslabs_values"; then
 fi
 if render full -f "$work/full-values.yaml"; then
   validate full "$work/full.yaml"
+  validate full "$work/full.yaml" 1.25 # the oldest Kubernetes the chart accepts (kubeVersion)
   pycheck full "$work/full.yaml" mysql-operator "$work/full-values.yaml"
 fi
 if render nocrd --set installCRDs=false --set leaderElection.enabled=false; then
@@ -501,5 +502,6 @@ bad "plugin names not unique" 'defaultPlugins[1].name "p" is used twice' \
 bad "replicas > 1 without leader election" "leaderElection.enabled is false" \
   --set replicas=2 --set leaderElection.enabled=false
 bad "metrics and health on one port" "give them different ports" --set metrics.port=9000 --set health.port=9000
+bad "Kubernetes older than 1.25" "chart requires kubeVersion: >=1.25.0-0" --kube-version 1.24.0
 
 finish
