@@ -7,10 +7,12 @@
 //! package in `wit/` record for record; the plugin host converts between the two.
 
 pub mod backup_filter;
+pub mod builtin;
 pub mod failover;
 pub mod init_script;
 mod types;
 
+pub use builtin::BuiltinFailover;
 pub use backup_filter::{BackupFilter, BackupFilterRequest, BackupKind, Exclusions, TableInfo, TableRef};
 pub use failover::{
     Candidate, Decision, FailedPrimary, FailoverCandidate, FailoverReason, FailoverRequest,
