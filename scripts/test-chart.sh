@@ -242,9 +242,20 @@ def case_full(docs, ns, values_path):
     pdb = by_kind(docs, "PodDisruptionBudget")
     check("PDB with replicas > 1", len(pdb) == 1 and subset(pdb[0]["spec"]["selector"]["matchLabels"],
                                                                  dep["spec"]["template"]["metadata"]["labels"]))
-    sm = by_kind(docs, "ServiceMonitor")
+    all_sm = by_kind(docs, "ServiceMonitor")
+    sm = [m for m in all_sm if not m["metadata"]["name"].endswith("-mysql-clusters")]
     svc = [s for s in by_kind(docs, "Service") if s["metadata"]["name"].endswith("-metrics")]
-    check("one ServiceMonitor", len(sm) == 1)
+    check("one operator ServiceMonitor", len(sm) == 1)
+    csm = [m for m in all_sm if m["metadata"]["name"].endswith("-mysql-clusters")]
+    check("one clusters ServiceMonitor (mysqlClustersGlobalServiceMonitor)", len(csm) == 1)
+    if csm:
+        # What the operator renders on each namespace's headless `mysql` Service (crates/render).
+        headless = {"app.kubernetes.io/name": "mysql", "app.kubernetes.io/managed-by": "mysql.presslabs.org"}
+        spec = csm[0]["spec"]
+        check("clusters ServiceMonitor selects the clusters' headless Service",
+              spec["selector"]["matchLabels"] == headless and spec["namespaceSelector"] == {"any": True}, str(spec))
+        check("clusters ServiceMonitor scrapes the exporter port",
+              [(e["port"], e["path"]) for e in spec["endpoints"]] == [("prometheus", "/metrics")])
     if sm and svc:
         sm, svc = sm[0], svc[0]
         check("ServiceMonitor selects the metrics Service",
@@ -413,6 +424,7 @@ watchNamespace: apps
 image: registry.example.com/mysql-operator:1.2.3
 imagePullSecrets: [{name: regcred}]
 serviceMonitor: {enabled: true, additionalLabels: {prometheus: main}, interval: 15s}
+mysqlClustersGlobalServiceMonitor: {enabled: true, additionalLabels: {prometheus: main}}
 nodeAffinity:
   requiredDuringSchedulingIgnoredDuringExecution:
     nodeSelectorTerms:
@@ -486,6 +498,7 @@ bad "watchNamespace not a DNS label" "at '/watchNamespace'" --set watchNamespace
 bad "imagePullSecrets as a string" "at '/imagePullSecrets'" --set imagePullSecrets=regcred
 bad "serviceMonitor.enabled" "at '/serviceMonitor/enabled'" --set-string serviceMonitor.enabled=maybe
 bad "serviceMonitor interval" "at '/serviceMonitor/interval'" --set serviceMonitor.interval=often
+bad "clusters ServiceMonitor typo" "additional properties 'enable' not allowed" --set mysqlClustersGlobalServiceMonitor.enable=true
 bad "metrics port out of range" "at '/metrics/port'" --set metrics.port=70000
 bad "logFormat" "at '/logFormat': value must be one of 'text', 'json'" --set logFormat=xml
 bad "maxConcurrentReconciles 0" "at '/maxConcurrentReconciles'" --set maxConcurrentReconciles=0
