@@ -179,7 +179,10 @@ def common(docs, ns):
     check("one main (Cluster)Role", len(main) == 1, f"found {len(main)}")
     if main:
         got = flatten(main[0]["rules"])
-        check("RBAC rules equal the controller's needs", got == NEEDS, diff(got, NEEDS))
+        want = dict(NEEDS)
+        if argv.get("cleanup-pvcs") == "false":  # no PVC cleanup, no permission to delete PVCs
+            del want[("", "persistentvolumeclaims")]
+        check("RBAC rules equal the controller's needs", got == want, diff(got, want))
     le = [r for r in roles if r["metadata"]["name"].endswith("-leader-election")]
     if argv.get("leader-elect") == "true":
         check("leader-election Role in the release namespace",
@@ -277,6 +280,8 @@ def case_full(docs, ns, values_path):
         check("--default-plugins points into the mounted ConfigMap",
               len(mounted) == 1 and path == mounted[0]["mountPath"].rstrip("/") + "/" + key, path)
     check("extraArgs passed", all(a in c["args"] for a in values["extraArgs"]))
+    check("cleanupPVCs: false passed and PVC rule dropped", argv.get("cleanup-pvcs") == "false"
+          and ("", "persistentvolumeclaims") not in flatten(main[0]["rules"] if main else []))
 
 
 def case_nocrd(docs, ns):
@@ -435,6 +440,7 @@ extraEnv: [{name: TZ, value: UTC}]
 podAnnotations: {example.com/owner: dba}
 priorityClassName: system-cluster-critical
 logFormat: text
+cleanupPVCs: false
 defaultPlugins:
   - name: status-table
     configMap: {name: status-table-policy, key: status_table.wasm}
