@@ -1,0 +1,181 @@
+//! The topology decision as a pure function: observed state + memory → actions + new
+//! memory. No I/O, so every situation (healthy, primary lost, split brain, errant
+//! replica, lagging candidates, all replicas down, flapping) is a table-driven test.
+
+use crate::model::{Action, Config, Memory, NodeState};
+
+/// The result of one decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub memory: Memory,
+}
+
+/// Decide what to do. `nodes` must be observed replicas first and the believed primary
+/// last, so a replica's executed set can never be ahead of the primary's by timing alone.
+pub fn decide(nodes: &[NodeState], memory: &Memory, config: &Config) -> Plan {
+    let mut mem = memory.clone();
+    let mut actions = Vec::new();
+
+    let Some(primary) = mem.primary.clone() else {
+        return bootstrap(nodes, mem);
+    };
+    let Some(p) = nodes.iter().find(|n| n.name == primary) else {
+        mem.primary = None;
+        return bootstrap(nodes, mem);
+    };
+
+    match &p.seen {
+        None => {
+            mem.primary_failures += 1;
+            if mem.primary_failures >= config.failure_threshold {
+                let healthy_replicas = nodes
+                    .iter()
+                    .filter(|n| {
+                        n.name != primary && n.reachable() && !mem.errant.contains_key(&n.name)
+                    })
+                    .count();
+                if healthy_replicas == 0 {
+                    let reason = format!(
+                        "primary {primary} lost and no reachable replica without errant GTIDs to promote"
+                    );
+                    if mem.blocked.as_deref() != Some(&reason) {
+                        actions.push(Action::Report {
+                            node: None,
+                            message: reason.clone(),
+                        });
+                    }
+                    mem.blocked = Some(reason);
+                } else {
+                    actions.push(Action::Failover {
+                        old_primary: Some(primary.clone()),
+                        reason: format!(
+                            "primary {primary} unreachable for {} consecutive probes: {}",
+                            mem.primary_failures,
+                            p.error.as_deref().unwrap_or("no answer")
+                        ),
+                    });
+                }
+            }
+            return Plan {
+                actions,
+                memory: mem,
+            };
+        }
+        Some(seen) => {
+            mem.primary_failures = 0;
+            mem.blocked = None;
+            mem.last_primary_executed = Some(seen.executed.clone());
+            let wants_semi = config.semi_sync && nodes.len() > 1;
+            if seen.read_only || seen.replica.is_some() || (wants_semi && !seen.semi_sync_source) {
+                actions.push(Action::ConfigurePrimary {
+                    node: primary.clone(),
+                });
+            }
+            for n in nodes.iter().filter(|n| n.name != primary) {
+                let Some(s) = &n.seen else { continue };
+                let errant = s.executed.subtract(&seen.executed);
+                if !errant.is_empty() || mem.errant.contains_key(&n.name) {
+                    if !s.read_only {
+                        actions.push(Action::SetReadOnly {
+                            node: n.name.clone(),
+                            reason: "writable with errant transactions (split-brain evidence)"
+                                .into(),
+                        });
+                    }
+                    if !mem.errant.contains_key(&n.name) {
+                        actions.push(Action::Report {
+                            node: Some(n.name.clone()),
+                            message: format!("errant GTIDs {errant}: not joined, needs a re-clone"),
+                        });
+                        mem.errant.insert(n.name.clone(), errant);
+                    }
+                    continue;
+                }
+                if !s.read_only {
+                    actions.push(Action::SetReadOnly {
+                        node: n.name.clone(),
+                        reason: format!(
+                            "writable while {primary} is primary (split-brain evidence)"
+                        ),
+                    });
+                }
+                let pointed = s.replica.as_ref().is_some_and(|r| {
+                    r.source_node.as_deref() == Some(primary.as_str())
+                        && r.io != policy::ThreadState::Stopped
+                        && r.sql != policy::ThreadState::Stopped
+                        && r.io != policy::ThreadState::Error
+                        && r.sql != policy::ThreadState::Error
+                });
+                if !pointed || (wants_semi && !s.semi_sync_replica) {
+                    actions.push(Action::ReplicateFrom {
+                        node: n.name.clone(),
+                        source: primary.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Plan {
+        actions,
+        memory: mem,
+    }
+}
+
+/// No primary remembered (first start, or an engine restarted mid-failover).
+fn bootstrap(nodes: &[NodeState], mut mem: Memory) -> Plan {
+    let mut actions = Vec::new();
+    let writable: Vec<&NodeState> = nodes.iter().filter(|n| n.writable()).collect();
+    match writable.len() {
+        1 => {
+            mem.primary = Some(writable[0].name.clone());
+            mem.primary_failures = 0;
+        }
+        0 => {
+            if nodes.iter().any(|n| n.reachable()) {
+                actions.push(Action::Failover {
+                    old_primary: None,
+                    reason: "no writable node: electing the most advanced safe replica".into(),
+                });
+            }
+        }
+        _ => {
+            // Several writable nodes: keep the one holding everything the others have;
+            // if none does, fence them all and report (never guess).
+            let keep = writable.iter().find(|a| {
+                writable.iter().all(|b| match (&a.seen, &b.seen) {
+                    (Some(sa), Some(sb)) => sa.executed.contains(&sb.executed),
+                    _ => false,
+                })
+            });
+            for n in &writable {
+                if Some(&n.name) != keep.map(|k| &k.name) {
+                    actions.push(Action::SetReadOnly {
+                        node: n.name.clone(),
+                        reason: "several writable nodes (split-brain evidence)".into(),
+                    });
+                }
+            }
+            match keep {
+                Some(k) => mem.primary = Some(k.name.clone()),
+                None => {
+                    let reason =
+                        "several writable nodes with diverged data: all fenced".to_string();
+                    actions.push(Action::Report {
+                        node: None,
+                        message: reason.clone(),
+                    });
+                    mem.blocked = Some(reason);
+                }
+            }
+        }
+    }
+    Plan {
+        actions,
+        memory: mem,
+    }
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;
