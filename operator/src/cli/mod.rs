@@ -3,6 +3,7 @@
 //! Adding a subcommand: a module here with an `Args` struct (clap) and
 //! `run(args) -> anyhow::Result<ExitCode>`, one variant in [`Command`], one arm in [`run`].
 
+mod sandbox;
 mod version;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -28,11 +29,14 @@ pub enum LogFormat {
 pub enum Command {
     /// Print the version, the API group and the policy ABI it speaks.
     Version(version::Args),
+    /// Start N local mariadbd servers, run the HA engine on them and print topology changes.
+    Sandbox(sandbox::Args),
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Version(args) => version::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
     }
 }
 
