@@ -1,0 +1,171 @@
+//! `mysql-operator agent`: the sidecar beside mysqld — `/health`, `/ready` and the
+//! `/xbackup` clone/backup stream (see the agent crate), configured from flags or the
+//! pod's environment (presslabs variable names where they exist).
+
+use anyhow::Context;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Flags of `mysql-operator agent`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address the agent listens on (presslabs' sidecar port is 8080).
+    #[arg(long, env = "AGENT_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: String,
+    #[command(flatten)]
+    pub pod: PodArgs,
+    /// Basic-auth user peers and backup Jobs must present on /xbackup.
+    #[arg(long, env = "BACKUP_USER")]
+    pub backup_user: String,
+    /// Basic-auth password for /xbackup.
+    #[arg(long, env = "BACKUP_PASSWORD", hide_env_values = true)]
+    pub backup_password: String,
+    #[command(flatten)]
+    pub mysql: MysqlArgs,
+    /// The server's option file, passed to the backup tool.
+    #[arg(long, env = "MYSQL_DEFAULTS_FILE", default_value = "/etc/mysql/my.cnf")]
+    pub defaults_file: PathBuf,
+    /// Scratch directory of the backup tool.
+    #[arg(long, default_value = "/tmp/xtrabackup_backupfiles")]
+    pub scratch_dir: PathBuf,
+    /// Tables every stream leaves out (`schema.table`, repeatable); Wasm backup-filter
+    /// modules add to these.
+    #[arg(long = "exclude-table", value_name = "SCHEMA.TABLE")]
+    pub exclude_tables: Vec<String>,
+}
+
+/// Who this pod is: shared by agent, init and backup.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PodArgs {
+    #[arg(long, env = "MY_CLUSTER_NAME")]
+    pub cluster_name: String,
+    #[arg(long, env = "MY_NAMESPACE", default_value = "default")]
+    pub namespace: String,
+    #[arg(long, env = "MY_POD_NAME", default_value = "")]
+    pub pod_name: String,
+    /// mariadb, mysql or percona.
+    #[arg(long, env = "MYSQL_FLAVOR", default_value = "mariadb")]
+    pub flavor: String,
+    #[arg(long, env = "MYSQL_VERSION", default_value = "")]
+    pub server_version: String,
+    #[arg(long, env = "MY_CLUSTER_REPLICAS", default_value_t = 1)]
+    pub replicas: u32,
+}
+
+impl PodArgs {
+    /// The policy flavor for `--flavor`, or an error naming the flag.
+    pub fn flavor(&self) -> anyhow::Result<policy::Flavor> {
+        match self.flavor.as_str() {
+            "mariadb" => Ok(policy::Flavor::Mariadb),
+            "mysql" => Ok(policy::Flavor::Mysql),
+            "percona" => Ok(policy::Flavor::Percona),
+            other => anyhow::bail!("--flavor `{other}`: use mariadb, mysql or percona"),
+        }
+    }
+
+    /// What hooks see about the cluster.
+    pub fn cluster_info(&self) -> anyhow::Result<policy::ClusterInfo> {
+        Ok(policy::ClusterInfo {
+            name: self.cluster_name.clone(),
+            namespace: self.namespace.clone(),
+            flavor: self.flavor()?,
+            version: self.server_version.clone(),
+            replicas: self.replicas,
+            labels: Default::default(),
+        })
+    }
+
+    /// The pod's ordinal from its StatefulSet name (`<cluster>-mysql-<n>`).
+    pub fn ordinal(&self) -> anyhow::Result<u32> {
+        self.pod_name
+            .rsplit_once('-')
+            .and_then(|(_, n)| n.parse().ok())
+            .with_context(|| {
+                format!(
+                    "cannot read the ordinal from pod name `{}`; pass --ordinal or set MY_POD_NAME",
+                    self.pod_name
+                )
+            })
+    }
+}
+
+/// How the agent reaches mysqld.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MysqlArgs {
+    #[arg(long, env = "MYSQL_HOST", default_value = "127.0.0.1")]
+    pub mysql_host: String,
+    #[arg(long, env = "MYSQL_PORT", default_value_t = 3306)]
+    pub mysql_port: u16,
+    #[arg(long, env = "MYSQL_SOCKET")]
+    pub mysql_socket: Option<PathBuf>,
+    /// Account with the backup tool's privileges (presslabs used the replication user).
+    #[arg(long, env = "REPLICATION_USER")]
+    pub mysql_user: String,
+    #[arg(long, env = "REPLICATION_PASSWORD", hide_env_values = true)]
+    pub mysql_password: String,
+}
+
+/// A fixed list of exclusions given on the command line.
+struct StaticExclusions(policy::Exclusions);
+
+impl policy::BackupFilter for StaticExclusions {
+    fn exclusions(
+        &self,
+        _request: &policy::BackupFilterRequest,
+    ) -> Result<policy::Exclusions, policy::HookError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// Parse `schema.table` flags.
+pub fn parse_tables(flag: &str, values: &[String]) -> anyhow::Result<Vec<policy::TableRef>> {
+    values
+        .iter()
+        .map(|v| match v.split_once('.') {
+            Some((s, t)) if !s.is_empty() && !t.is_empty() => Ok(policy::TableRef {
+                schema: s.to_string(),
+                name: t.to_string(),
+            }),
+            _ => anyhow::bail!("{flag} `{v}`: expected schema.table"),
+        })
+        .collect()
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let cluster = args.pod.cluster_info()?;
+    let tool = backup::tool::BackupTool::for_flavor(cluster.flavor);
+    let exclusions = policy::Exclusions {
+        tables: parse_tables("--exclude-table", &args.exclude_tables)?,
+        schemas: Vec::new(),
+    };
+    let agent = agent::Agent {
+        cluster,
+        pod_name: args.pod.pod_name.clone(),
+        backup_user: args.backup_user,
+        backup_password: args.backup_password,
+        mysql: agent::MysqlAccess {
+            host: args.mysql.mysql_host,
+            port: args.mysql.mysql_port,
+            socket: args.mysql.mysql_socket,
+            user: args.mysql.mysql_user,
+            password: args.mysql.mysql_password,
+        },
+        tool,
+        defaults_file: Some(args.defaults_file),
+        scratch_dir: args.scratch_dir,
+        filter: Arc::new(StaticExclusions(exclusions)),
+    };
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("binding --listen {}", args.listen))?;
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        agent::serve(listener, agent, shutdown).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
