@@ -13,7 +13,13 @@ fn sandbox_elects_a_primary_and_cleans_up() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "sandbox failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("node sandbox-mysql-1 at 127."), "{stdout}");
-    assert!(stdout.contains("promoted sandbox-mysql-0"), "no election printed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("sandbox-mysql-1 now replicates from sandbox-mysql-0"), "{stdout}");
+    assert!(
+        stdout.contains("promoted sandbox-mysql-0"),
+        "no election printed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("sandbox-mysql-1 now replicates from sandbox-mysql-0"),
+        "{stdout}"
+    );
     assert!(stdout.contains("servers removed"), "{stdout}");
 }

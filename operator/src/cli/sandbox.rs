@@ -30,14 +30,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.replicas == 0 || args.replicas > 9 {
         anyhow::bail!("--replicas must be between 1 and 9 (got {})", args.replicas);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("tokio runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
     rt.block_on(sandbox(args))
 }
 
 async fn sandbox(args: Args) -> anyhow::Result<ExitCode> {
     let n = args.replicas;
     let db = tokio::task::spawn_blocking(move || {
-        MariaDb::try_start(Options { nodes: n, read_only: true, ..Options::default() })
+        MariaDb::try_start(Options {
+            nodes: n,
+            read_only: true,
+            ..Options::default()
+        })
     })
     .await
     .context("server start task")?
@@ -64,7 +71,11 @@ async fn sandbox(args: Args) -> anyhow::Result<ExitCode> {
             nd.socket.display()
         );
     }
-    let config = Config { allow_data_loss: args.allow_data_loss, semi_sync: !args.no_semi_sync, ..Config::default() };
+    let config = Config {
+        allow_data_loss: args.allow_data_loss,
+        semi_sync: !args.no_semi_sync,
+        ..Config::default()
+    };
     let cluster = policy::ClusterInfo {
         name: "sandbox".into(),
         namespace: "default".into(),
@@ -79,11 +90,21 @@ async fn sandbox(args: Args) -> anyhow::Result<ExitCode> {
         repl_user: mariadb::REPL_USER.into(),
         repl_password: mariadb::REPL_PASSWORD.into(),
     };
-    let engine =
-        Engine::new(cluster, flavor::Flavor::Mariadb, addrs, creds, config, Arc::new(policy::BuiltinFailover)).spawn();
+    let engine = Engine::new(
+        cluster,
+        flavor::Flavor::Mariadb,
+        addrs,
+        creds,
+        config,
+        Arc::new(policy::BuiltinFailover),
+    )
+    .spawn();
     let mut events = engine.subscribe();
-    let heartbeats: Vec<Heartbeat> =
-        db.nodes().iter().map(|nd| Heartbeat::spawn(nd.opts(), Duration::from_secs(1))).collect();
+    let heartbeats: Vec<Heartbeat> = db
+        .nodes()
+        .iter()
+        .map(|nd| Heartbeat::spawn(nd.opts(), Duration::from_secs(1)))
+        .collect();
     println!("engine running; Ctrl-C to stop");
     let deadline = async {
         match args.duration {
