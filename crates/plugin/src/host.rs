@@ -125,7 +125,8 @@ impl Host {
     /// starts the epoch ticker thread, which stops when the host is dropped.
     pub fn new(config: HostConfig) -> Result<Arc<Host>, LoadError> {
         let mut cfg = Config::new();
-        cfg.wasm_component_model(true).consume_fuel(true).epoch_interruption(true).parallel_compilation(true);
+        // No GC collector is compiled in (see the workspace features), so GC proposals stay off.
+        cfg.wasm_component_model(true).consume_fuel(true).epoch_interruption(true).parallel_compilation(true).gc_support(false);
         let engine = Engine::new(&cfg).map_err(|e| cache_err("engine", e))?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         bindings::Policy::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(|e| cache_err("linker", e))?;
