@@ -149,10 +149,10 @@ impl<S: Store, R: Renderer> ClusterReconciler<S, R> {
             obj.meta_mut().owner_references = Some(vec![o.clone()]);
         }
         let (key, value) = store::to_apply_value(&obj)?;
-        if let Some(current) = self.store.get_raw(&key).await? {
-            if store::is_subset(&value, &current) {
-                return Ok(false);
-            }
+        if let Some(current) = self.store.get_raw(&key).await?
+            && store::is_subset(&value, &current)
+        {
+            return Ok(false);
         }
         self.store.apply_raw(&key, value).await?;
         Ok(true)
