@@ -1,1 +1,87 @@
-//! placeholder
+//! The sidecar agent beside each mysqld: `/health` (process up), `/ready` (mysqld up and
+//! configured by the operator), and `GET /xbackup`, the physical backup stream peers
+//! clone from and backup Jobs upload, compatible with presslabs' sidecar.
+//!
+//! [`Agent`] holds the configuration; [`router`] builds the HTTP routes; [`serve`] runs
+//! them on a listener until the shutdown future resolves.
+
+mod auth;
+mod mysql;
+mod ready;
+mod xbackup;
+
+pub use mysql::MysqlAccess;
+pub use ready::Readiness;
+
+use axum::Router;
+use axum::routing::get;
+use backup::tool::BackupTool;
+use policy::{BackupFilter, ClusterInfo};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Why the agent could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("invalid setting {field}: {message}")]
+    Config { field: String, message: String },
+    #[error("agent server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Everything the agent needs to serve one pod.
+pub struct Agent {
+    pub cluster: ClusterInfo,
+    pub pod_name: String,
+    /// Basic-auth user and password for `/xbackup` (the operated Secret's backup keys).
+    pub backup_user: String,
+    pub backup_password: String,
+    /// How to reach the local mysqld (for readiness, table listing and the backup tool).
+    pub mysql: MysqlAccess,
+    pub tool: BackupTool,
+    /// The server's option file, passed to the backup tool.
+    pub defaults_file: Option<PathBuf>,
+    /// Scratch directory of the backup tool while streaming.
+    pub scratch_dir: PathBuf,
+    /// The `backup-filter` hook: the built-in rule or a chain of policy modules.
+    pub filter: Arc<dyn BackupFilter>,
+}
+
+/// Shared state of the HTTP handlers.
+pub(crate) struct State {
+    pub agent: Agent,
+    /// One backup stream at a time (presslabs had the same limit).
+    pub streams: Arc<Semaphore>,
+}
+
+/// The agent's routes: `/health`, `/ready`, `/xbackup`.
+pub fn router(agent: Agent) -> Router {
+    let state = Arc::new(State {
+        agent,
+        streams: Arc::new(Semaphore::new(1)),
+    });
+    Router::new()
+        .route("/health", get(|| async { "OK" }))
+        .route("/ready", get(ready::handler))
+        .route("/xbackup", get(xbackup::handler))
+        .with_state(state)
+}
+
+/// Serve until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    agent: Agent,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AgentError> {
+    let span = tracing::info_span!("agent", cluster = %agent.cluster.name, pod = %agent.pod_name);
+    let _entered = span.enter();
+    tracing::info!(addr = ?listener.local_addr().ok(), "agent listening");
+    drop(_entered);
+    axum::serve(listener, router(agent))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
