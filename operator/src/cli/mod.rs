@@ -3,6 +3,7 @@
 //! Adding a subcommand: a module here with an `Args` struct (clap) and
 //! `run(args) -> anyhow::Result<ExitCode>`, one variant in [`Command`], one arm in [`run`].
 
+mod render;
 mod sandbox;
 mod version;
 
@@ -31,12 +32,15 @@ pub enum Command {
     Version(version::Args),
     /// Start N local mariadbd servers, run the HA engine on them and print topology changes.
     Sandbox(sandbox::Args),
+    /// Print the objects the operator would create for the MysqlClusters in FILE, as YAML.
+    Render(render::Args),
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Version(args) => version::run(args),
         Command::Sandbox(args) => sandbox::run(args),
+        Command::Render(args) => render::run(args),
     }
 }
 
