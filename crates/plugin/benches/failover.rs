@@ -20,9 +20,14 @@ impl FailoverCandidate for PreferZone {
     fn choose(&self, r: &FailoverRequest) -> Result<Decision, HookError> {
         Ok(r.candidates
             .iter()
-            .filter(|c| c.healthy && c.errant_gtids.is_empty() && c.zone.as_deref() == Some(self.0.as_str()))
+            .filter(|c| {
+                c.healthy && c.errant_gtids.is_empty() && c.zone.as_deref() == Some(self.0.as_str())
+            })
             .min_by(|a, b| {
-                a.lag_seconds.unwrap_or(f64::INFINITY).total_cmp(&b.lag_seconds.unwrap_or(f64::INFINITY)).then(a.ordinal.cmp(&b.ordinal))
+                a.lag_seconds
+                    .unwrap_or(f64::INFINITY)
+                    .total_cmp(&b.lag_seconds.unwrap_or(f64::INFINITY))
+                    .then(a.ordinal.cmp(&b.ordinal))
             })
             .map(|c| Decision::Promote(c.pod_name.clone()))
             .unwrap_or(Decision::Abstain))
@@ -52,9 +57,20 @@ fn request() -> FailoverRequest {
             replicas: 6,
             labels: BTreeMap::new(),
         },
-        failed_primary: FailedPrimary { pod_name: "shop-mysql-0".into(), ordinal: 0, zone: Some("a".into()), last_known_gtid_executed: "0-1-100".into() },
+        failed_primary: FailedPrimary {
+            pod_name: "shop-mysql-0".into(),
+            ordinal: 0,
+            zone: Some("a".into()),
+            last_known_gtid_executed: "0-1-100".into(),
+        },
         reason: FailoverReason::PrimaryLost,
-        candidates: vec![c(1, "a", 0.5, ""), c(2, "a", 0.0, ""), c(3, "b", 9.0, ""), c(4, "b", 1.0, ""), c(5, "c", 0.0, "0-9-3")],
+        candidates: vec![
+            c(1, "a", 0.5, ""),
+            c(2, "a", 0.0, ""),
+            c(3, "b", 9.0, ""),
+            c(4, "b", 1.0, ""),
+            c(5, "c", 0.0, "0-9-3"),
+        ],
         settings: SETTINGS.into(),
     }
 }
@@ -67,8 +83,16 @@ fn percentiles(mut v: Vec<Duration>) -> (Duration, Duration) {
 fn main() {
     let bytes = testkit::wasm::bytes(testkit::wasm::rust_component("failover-prefer-zone"));
     let cache = tempfile::tempdir().expect("tempdir");
-    let host = Host::new(HostConfig { cache_dir: Some(cache.path().to_path_buf()) }).expect("host");
-    let spec = ModuleSpec { name: "zone".into(), bytes: ModuleBytes::Single(bytes), sha256: None, limits: Limits::default() };
+    let host = Host::new(HostConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+    })
+    .expect("host");
+    let spec = ModuleSpec {
+        name: "zone".into(),
+        bytes: ModuleBytes::Single(bytes),
+        sha256: None,
+        limits: Limits::default(),
+    };
     let req = request();
     let builtin = PreferZone("b".into());
 
@@ -105,15 +129,22 @@ fn main() {
     println!("failover decision, 5 candidates, 20000 calls:");
     println!("  wasm host (fresh instance + call): p50 {w50:?}  p99 {w99:?}");
     println!("  built-in Rust rule:                p50 {n50:?}  p99 {n99:?}");
-    println!("  ratio wasm/built-in at p50: {:.0}x", w50.as_secs_f64() / n50.as_secs_f64().max(1e-9));
+    println!(
+        "  ratio wasm/built-in at p50: {:.0}x",
+        w50.as_secs_f64() / n50.as_secs_f64().max(1e-9)
+    );
     println!("first call after load (compile + instantiate + call): {first:?}");
     println!("load of a precompiled module (on-disk cache): p50 {load_p50:?}  p99 {load_p99:?}");
 
     let mut c = Criterion::default().configure_from_args();
     {
         let mut g = c.benchmark_group("failover-candidate");
-        g.bench_function("wasm host: fresh instance + call", |b| b.iter(|| module.failover(black_box(&req), SETTINGS)));
-        g.bench_function("built-in Rust rule", |b| b.iter(|| builtin.choose(black_box(&req))));
+        g.bench_function("wasm host: fresh instance + call", |b| {
+            b.iter(|| module.failover(black_box(&req), SETTINGS))
+        });
+        g.bench_function("built-in Rust rule", |b| {
+            b.iter(|| builtin.choose(black_box(&req)))
+        });
         g.finish();
     }
     {

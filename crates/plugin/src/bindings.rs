@@ -6,7 +6,9 @@ wasmtime::component::bindgen!({
     path: "../../wit",
 });
 
-use exports::mysql_operator::policy::{backup_filter as bf, failover_candidate as fc, init_script as is};
+use exports::mysql_operator::policy::{
+    backup_filter as bf, failover_candidate as fc, init_script as is,
+};
 use mysql_operator::policy::types as t;
 
 /// The WIT package version this host speaks; a module built against another version is refused.
@@ -14,7 +16,10 @@ pub const ABI_VERSION: &str = "0.1.0";
 /// Fully qualified names of the interfaces, as they appear in a component's type.
 pub const META: &str = "mysql-operator:policy/meta@0.1.0";
 /// The only non-WASI imports a module may have.
-pub const ALLOWED_IMPORTS: [&str; 2] = ["mysql-operator:policy/log@0.1.0", "mysql-operator:policy/types@0.1.0"];
+pub const ALLOWED_IMPORTS: [&str; 2] = [
+    "mysql-operator:policy/log@0.1.0",
+    "mysql-operator:policy/types@0.1.0",
+];
 
 /// The exported interface name of a hook.
 pub fn hook_interface(hook: policy::HookName) -> &'static str {
@@ -80,7 +85,10 @@ pub(crate) fn init_request(r: &policy::InitScriptRequest, settings: &str) -> is:
     }
 }
 
-pub(crate) fn backup_request(r: &policy::BackupFilterRequest, settings: &str) -> bf::BackupFilterRequest {
+pub(crate) fn backup_request(
+    r: &policy::BackupFilterRequest,
+    settings: &str,
+) -> bf::BackupFilterRequest {
     bf::BackupFilterRequest {
         cluster: cluster(&r.cluster),
         kind: match r.kind {
@@ -91,7 +99,12 @@ pub(crate) fn backup_request(r: &policy::BackupFilterRequest, settings: &str) ->
         tables: r
             .tables
             .iter()
-            .map(|t| bf::TableInfo { schema: t.schema.clone(), name: t.name.clone(), engine: t.engine.clone(), size_bytes: t.size_bytes })
+            .map(|t| bf::TableInfo {
+                schema: t.schema.clone(),
+                name: t.name.clone(),
+                engine: t.engine.clone(),
+                size_bytes: t.size_bytes,
+            })
             .collect(),
         settings: settings.to_string(),
     }
@@ -99,7 +112,14 @@ pub(crate) fn backup_request(r: &policy::BackupFilterRequest, settings: &str) ->
 
 pub(crate) fn exclusions(e: bf::Exclusions) -> policy::Exclusions {
     policy::Exclusions {
-        tables: e.tables.into_iter().map(|t| policy::TableRef { schema: t.schema, name: t.name }).collect(),
+        tables: e
+            .tables
+            .into_iter()
+            .map(|t| policy::TableRef {
+                schema: t.schema,
+                name: t.name,
+            })
+            .collect(),
         schemas: e.schemas,
     }
 }

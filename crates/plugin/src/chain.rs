@@ -3,7 +3,10 @@
 //! chain implements the same trait as the built-in, so callers see one interface.
 
 use crate::registry::{Attached, FailurePolicy};
-use policy::{BackupFilter, BackupFilterRequest, Decision, Exclusions, FailoverCandidate, FailoverRequest, HookError, HookName, InitScript, InitScriptRequest};
+use policy::{
+    BackupFilter, BackupFilterRequest, Decision, Exclusions, FailoverCandidate, FailoverRequest,
+    HookError, HookName, InitScript, InitScriptRequest,
+};
 use std::sync::Arc;
 
 /// Applies the failure policy: `Ok(None)` means "skip this module".
@@ -29,8 +32,16 @@ pub struct FailoverChain {
 }
 
 impl FailoverChain {
-    pub(crate) fn new(cluster: &str, links: Vec<Arc<Attached>>, builtin: Arc<dyn FailoverCandidate>) -> Self {
-        FailoverChain { cluster: cluster.to_string(), links, builtin }
+    pub(crate) fn new(
+        cluster: &str,
+        links: Vec<Arc<Attached>>,
+        builtin: Arc<dyn FailoverCandidate>,
+    ) -> Self {
+        FailoverChain {
+            cluster: cluster.to_string(),
+            links,
+            builtin,
+        }
     }
 
     /// Names of the attached modules, in order.
@@ -42,7 +53,8 @@ impl FailoverChain {
 impl FailoverCandidate for FailoverChain {
     fn choose(&self, request: &FailoverRequest) -> Result<Decision, HookError> {
         let hook = HookName::FailoverCandidate;
-        let _span = tracing::info_span!("policy_hook", cluster = %self.cluster, hook = %hook).entered();
+        let _span =
+            tracing::info_span!("policy_hook", cluster = %self.cluster, hook = %hook).entered();
         for a in &self.links {
             match apply(a, hook, a.call(hook, |m| m.failover(request, &a.settings)))? {
                 Some(Decision::Abstain) | None => continue,
@@ -65,18 +77,30 @@ pub struct InitScriptChain {
 }
 
 impl InitScriptChain {
-    pub(crate) fn new(cluster: &str, links: Vec<Arc<Attached>>, builtin: Arc<dyn InitScript>) -> Self {
-        InitScriptChain { cluster: cluster.to_string(), links, builtin }
+    pub(crate) fn new(
+        cluster: &str,
+        links: Vec<Arc<Attached>>,
+        builtin: Arc<dyn InitScript>,
+    ) -> Self {
+        InitScriptChain {
+            cluster: cluster.to_string(),
+            links,
+            builtin,
+        }
     }
 }
 
 impl InitScript for InitScriptChain {
     fn render(&self, request: &InitScriptRequest) -> Result<String, HookError> {
         let hook = HookName::InitScript;
-        let _span = tracing::info_span!("policy_hook", cluster = %self.cluster, hook = %hook).entered();
+        let _span =
+            tracing::info_span!("policy_hook", cluster = %self.cluster, hook = %hook).entered();
         let mut script = self.builtin.render(request)?;
         for a in &self.links {
-            let req = InitScriptRequest { default_script: script.clone(), ..request.clone() };
+            let req = InitScriptRequest {
+                default_script: script.clone(),
+                ..request.clone()
+            };
             if let Some(s) = apply(a, hook, a.call(hook, |m| m.init_script(&req, &a.settings)))? {
                 script = s;
             }
@@ -93,18 +117,31 @@ pub struct BackupFilterChain {
 }
 
 impl BackupFilterChain {
-    pub(crate) fn new(cluster: &str, links: Vec<Arc<Attached>>, builtin: Arc<dyn BackupFilter>) -> Self {
-        BackupFilterChain { cluster: cluster.to_string(), links, builtin }
+    pub(crate) fn new(
+        cluster: &str,
+        links: Vec<Arc<Attached>>,
+        builtin: Arc<dyn BackupFilter>,
+    ) -> Self {
+        BackupFilterChain {
+            cluster: cluster.to_string(),
+            links,
+            builtin,
+        }
     }
 }
 
 impl BackupFilter for BackupFilterChain {
     fn exclusions(&self, request: &BackupFilterRequest) -> Result<Exclusions, HookError> {
         let hook = HookName::BackupFilter;
-        let _span = tracing::info_span!("policy_hook", cluster = %self.cluster, hook = %hook).entered();
+        let _span =
+            tracing::info_span!("policy_hook", cluster = %self.cluster, hook = %hook).entered();
         let mut out = self.builtin.exclusions(request)?;
         for a in &self.links {
-            if let Some(e) = apply(a, hook, a.call(hook, |m| m.backup_filter(request, &a.settings)))? {
+            if let Some(e) = apply(
+                a,
+                hook,
+                a.call(hook, |m| m.backup_filter(request, &a.settings)),
+            )? {
                 out = out.merge(e);
             }
         }

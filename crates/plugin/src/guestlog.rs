@@ -28,7 +28,14 @@ struct Window {
 impl LogLimiter {
     /// A limiter for the module named `module` (the name shown in every line).
     pub fn new(module: &str) -> Self {
-        LogLimiter { module: module.to_string(), state: Mutex::new(Window { start: Instant::now(), used: 0, dropped: 0 }) }
+        LogLimiter {
+            module: module.to_string(),
+            state: Mutex::new(Window {
+                start: Instant::now(),
+                used: 0,
+                dropped: 0,
+            }),
+        }
     }
 
     /// Emits one line if the window has room; reports the lines dropped in the last window.
@@ -64,8 +71,15 @@ impl LogLimiter {
 
     /// Emits captured stdout/stderr output line by line at info/warn level.
     pub fn emit_stream(&self, stream: &str, bytes: &[u8]) {
-        let level = if stream == "stderr" { LogLevel::Warn } else { LogLevel::Info };
-        for line in String::from_utf8_lossy(bytes).lines().filter(|l| !l.trim().is_empty()) {
+        let level = if stream == "stderr" {
+            LogLevel::Warn
+        } else {
+            LogLevel::Info
+        };
+        for line in String::from_utf8_lossy(bytes)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
             self.emit(level, stream, line);
         }
     }

@@ -2,13 +2,13 @@
 //! only imports a module may use, the epoch ticker behind call deadlines, and the
 //! compile-once cache (in memory and optionally on disk, keyed by sha256 and engine).
 
+use crate::LoadError;
 use crate::bindings::{self, ALLOWED_IMPORTS, META};
 use crate::guestlog::LogLimiter;
 use crate::limits::{CallLimiter, Limits};
 use crate::metrics::Metrics;
 use crate::module::{Module, ModuleParts};
 use crate::source::{self, ModuleBytes};
-use crate::LoadError;
 use policy::HookName;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -71,14 +71,22 @@ impl WasiState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        WasiState { ctx, table: ResourceTable::new(), stdout, stderr }
+        WasiState {
+            ctx,
+            table: ResourceTable::new(),
+            stdout,
+            stderr,
+        }
     }
 }
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let w = self.wasi.get_or_insert_with(WasiState::new);
-        WasiCtxView { ctx: &mut w.ctx, table: &mut w.table }
+        WasiCtxView {
+            ctx: &mut w.ctx,
+            table: &mut w.table,
+        }
     }
 }
 
@@ -92,7 +100,11 @@ impl bindings::mysql_operator::policy::log::Host for HostState {
 
 impl HostState {
     pub(crate) fn new(limits: &Limits, log: Arc<LogLimiter>) -> Self {
-        HostState { limiter: CallLimiter::new(limits), log, wasi: None }
+        HostState {
+            limiter: CallLimiter::new(limits),
+            log,
+            wasi: None,
+        }
     }
 
     /// Sends whatever the module wrote to WASI stdout/stderr to the log.
@@ -116,7 +128,10 @@ pub struct Host {
 
 impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Host").field("cache_dir", &self.cache_dir).field("engine_key", &self.engine_key).finish()
+        f.debug_struct("Host")
+            .field("cache_dir", &self.cache_dir)
+            .field("engine_key", &self.engine_key)
+            .finish()
     }
 }
 
@@ -126,11 +141,17 @@ impl Host {
     pub fn new(config: HostConfig) -> Result<Arc<Host>, LoadError> {
         let mut cfg = Config::new();
         // No GC collector is compiled in (see the workspace features), so GC proposals stay off.
-        cfg.wasm_component_model(true).consume_fuel(true).epoch_interruption(true).parallel_compilation(true).gc_support(false);
+        cfg.wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .parallel_compilation(true)
+            .gc_support(false);
         let engine = Engine::new(&cfg).map_err(|e| cache_err("engine", e))?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
-        bindings::Policy::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(|e| cache_err("linker", e))?;
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| cache_err("linker (wasi)", e))?;
+        bindings::Policy::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| cache_err("linker", e))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| cache_err("linker (wasi)", e))?;
         let engine_key = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -138,7 +159,10 @@ impl Host {
             format!("{:016x}", h.finish())
         };
         if let Some(dir) = &config.cache_dir {
-            std::fs::create_dir_all(dir).map_err(|e| LoadError::Cache { path: dir.display().to_string(), reason: e.to_string() })?;
+            std::fs::create_dir_all(dir).map_err(|e| LoadError::Cache {
+                path: dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
         }
         let weak = engine.weak();
         std::thread::Builder::new()
@@ -150,7 +174,10 @@ impl Host {
                     std::thread::sleep(EPOCH_TICK);
                 }
             })
-            .map_err(|e| LoadError::Cache { path: "epoch ticker thread".into(), reason: e.to_string() })?;
+            .map_err(|e| LoadError::Cache {
+                path: "epoch ticker thread".into(),
+                reason: e.to_string(),
+            })?;
         Ok(Arc::new(Host {
             engine,
             linker,
@@ -180,13 +207,21 @@ impl Host {
     pub fn load(&self, spec: &ModuleSpec) -> Result<Arc<Module>, LoadError> {
         let name = spec.name.as_str();
         let _span = tracing::info_span!("load_module", module = name).entered();
-        let (raw, digest) = source::decode(name, &spec.bytes, spec.sha256.as_deref(), spec.limits.max_module_bytes)?;
+        let (raw, digest) = source::decode(
+            name,
+            &spec.bytes,
+            spec.sha256.as_deref(),
+            spec.limits.max_module_bytes,
+        )?;
         let component = self.compile(name, &raw, &digest)?;
         let (hooks, imports_wasi) = inspect(&self.engine, name, &component, &spec.limits)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| LoadError::Link { module: name.into(), reason: format!("{e:#}") })?;
+            .map_err(|e| LoadError::Link {
+                module: name.into(),
+                reason: format!("{e:#}"),
+            })?;
         let module = Module::new(ModuleParts {
             name: name.to_string(),
             digest,
@@ -201,10 +236,18 @@ impl Host {
     }
 
     fn compile(&self, name: &str, raw: &[u8], digest: &str) -> Result<Component, LoadError> {
-        if let Some(c) = self.compiled.lock().ok().and_then(|m| m.get(digest).cloned()) {
+        if let Some(c) = self
+            .compiled
+            .lock()
+            .ok()
+            .and_then(|m| m.get(digest).cloned())
+        {
             return Ok(c);
         }
-        let disk = self.cache_dir.as_ref().map(|d| d.join(format!("{digest}-{}.cwasm", self.engine_key)));
+        let disk = self
+            .cache_dir
+            .as_ref()
+            .map(|d| d.join(format!("{digest}-{}.cwasm", self.engine_key)));
         let mut component = None;
         if let Some(path) = disk.as_ref().filter(|p| p.exists()) {
             // SAFETY: files in the cache directory are written only by `Component::serialize`
@@ -212,16 +255,24 @@ impl Host {
             // header and engine settings again and refuses a mismatch.
             match unsafe { Component::deserialize_file(&self.engine, path) } {
                 Ok(c) => component = Some(c),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring unusable compiled-module cache file"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "ignoring unusable compiled-module cache file")
+                }
             }
         }
         let component = match component {
             Some(c) => c,
             None => {
                 let started = std::time::Instant::now();
-                let c = Component::new(&self.engine, raw)
-                    .map_err(|e| LoadError::Compile { module: name.into(), reason: format!("{e:#}") })?;
-                tracing::info!(module = name, elapsed_ms = started.elapsed().as_millis() as u64, "policy module compiled");
+                let c = Component::new(&self.engine, raw).map_err(|e| LoadError::Compile {
+                    module: name.into(),
+                    reason: format!("{e:#}"),
+                })?;
+                tracing::info!(
+                    module = name,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "policy module compiled"
+                );
                 if let Some(path) = &disk {
                     if let Err(e) = write_cache(path, &c) {
                         tracing::warn!(path = %path.display(), error = %e, "cannot write compiled-module cache");
@@ -245,12 +296,20 @@ fn write_cache(path: &std::path::Path, c: &Component) -> Result<(), String> {
 }
 
 fn cache_err(what: &str, e: wasmtime::Error) -> LoadError {
-    LoadError::Cache { path: what.into(), reason: format!("{e:#}") }
+    LoadError::Cache {
+        path: what.into(),
+        reason: format!("{e:#}"),
+    }
 }
 
 /// Reads the component's type: refuses imports outside the allow-list and finds the
 /// exported hooks. Returns the hooks and whether the module imports WASI.
-fn inspect(engine: &Engine, name: &str, c: &Component, limits: &Limits) -> Result<(BTreeSet<HookName>, bool), LoadError> {
+fn inspect(
+    engine: &Engine,
+    name: &str,
+    c: &Component,
+    limits: &Limits,
+) -> Result<(BTreeSet<HookName>, bool), LoadError> {
     let ty = c.component_type();
     let mut imports_wasi = false;
     for (import, _) in ty.imports(engine) {
@@ -258,27 +317,49 @@ fn inspect(engine: &Engine, name: &str, c: &Component, limits: &Limits) -> Resul
             continue;
         }
         if import.starts_with("mysql-operator:policy/") {
-            return Err(LoadError::WrongAbi { module: name.into(), expected: ALLOWED_IMPORTS.join(" or "), found: format!("an import of {import}") });
+            return Err(LoadError::WrongAbi {
+                module: name.into(),
+                expected: ALLOWED_IMPORTS.join(" or "),
+                found: format!("an import of {import}"),
+            });
         }
         if import.starts_with("wasi:") && limits.allow_wasi {
             imports_wasi = true;
             continue;
         }
         let allowed = if limits.allow_wasi {
-            format!("{} and wasi:* (deny-by-default stubs)", ALLOWED_IMPORTS.join(", "))
+            format!(
+                "{} and wasi:* (deny-by-default stubs)",
+                ALLOWED_IMPORTS.join(", ")
+            )
         } else {
-            format!("{} (WASI is off for this module: limits.allowWasi=false)", ALLOWED_IMPORTS.join(", "))
+            format!(
+                "{} (WASI is off for this module: limits.allowWasi=false)",
+                ALLOWED_IMPORTS.join(", ")
+            )
         };
-        return Err(LoadError::DisallowedImport { module: name.into(), import: import.to_string(), allowed });
+        return Err(LoadError::DisallowedImport {
+            module: name.into(),
+            import: import.to_string(),
+            allowed,
+        });
     }
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
     if !exports.iter().any(|e| e == META) {
-        return Err(LoadError::WrongAbi { module: name.into(), expected: META.into(), found: exports.join(", ") });
+        return Err(LoadError::WrongAbi {
+            module: name.into(),
+            expected: META.into(),
+            found: exports.join(", "),
+        });
     }
-    let hooks: BTreeSet<HookName> =
-        HookName::ALL.into_iter().filter(|h| exports.iter().any(|e| e == bindings::hook_interface(*h))).collect();
+    let hooks: BTreeSet<HookName> = HookName::ALL
+        .into_iter()
+        .filter(|h| exports.iter().any(|e| e == bindings::hook_interface(*h)))
+        .collect();
     if hooks.is_empty() {
-        return Err(LoadError::NoHooks { module: name.into() });
+        return Err(LoadError::NoHooks {
+            module: name.into(),
+        });
     }
     Ok((hooks, imports_wasi))
 }

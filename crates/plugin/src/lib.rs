@@ -26,5 +26,8 @@ pub use host::{Host, HostConfig, ModuleSpec};
 pub use limits::Limits;
 pub use metrics::{HookCounters, Metrics};
 pub use module::{CallStats, Module, ModuleInfo};
-pub use registry::{AttachmentSpec, AttachmentStatus, EventSink, FailurePolicy, LogEvents, PluginEvent, Registry, SyncOutcome};
-pub use source::{ModuleBytes, PartsManifest, PartRef};
+pub use registry::{
+    AttachmentSpec, AttachmentStatus, EventSink, FailurePolicy, LogEvents, PluginEvent, Registry,
+    SyncOutcome,
+};
+pub use source::{ModuleBytes, PartRef, PartsManifest};

@@ -71,9 +71,17 @@ impl CallLimiter {
 }
 
 impl wasmtime::ResourceLimiter for CallLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.memory_bytes {
-            let msg = format!("linear memory grew from {current} to {desired} bytes, cap {}", self.memory_bytes);
+            let msg = format!(
+                "linear memory grew from {current} to {desired} bytes, cap {}",
+                self.memory_bytes
+            );
             self.hit = Some(msg.clone());
             return Err(wasmtime::Error::msg(msg));
         }
@@ -81,9 +89,17 @@ impl wasmtime::ResourceLimiter for CallLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.table_elements {
-            let msg = format!("table grew from {current} to {desired} elements, cap {}", self.table_elements);
+            let msg = format!(
+                "table grew from {current} to {desired} elements, cap {}",
+                self.table_elements
+            );
             self.hit = Some(msg.clone());
             return Err(wasmtime::Error::msg(msg));
         }

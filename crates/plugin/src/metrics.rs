@@ -28,7 +28,11 @@ impl Metrics {
 
     pub(crate) fn failure(&self, module: &str, hook: HookName, kind: &'static str) {
         if let Ok(mut m) = self.inner.lock() {
-            *m.entry((module.to_string(), hook)).or_default().failures.entry(kind).or_default() += 1;
+            *m.entry((module.to_string(), hook))
+                .or_default()
+                .failures
+                .entry(kind)
+                .or_default() += 1;
         }
     }
 
@@ -37,7 +41,10 @@ impl Metrics {
         self.inner
             .lock()
             .ok()
-            .and_then(|m| m.get(&(module.to_string(), hook)).and_then(|c| c.failures.get(kind).copied()))
+            .and_then(|m| {
+                m.get(&(module.to_string(), hook))
+                    .and_then(|c| c.failures.get(kind).copied())
+            })
             .unwrap_or(0)
     }
 

@@ -3,12 +3,12 @@
 //! trapped is never reused), with fuel, a wall-clock deadline and memory caps, and its
 //! answer is checked against the request before anyone sees it.
 
+use crate::LoadError;
 use crate::bindings::{self, exports::mysql_operator::policy as ex};
 use crate::guestlog::LogLimiter;
 use crate::host::{EPOCH_TICK, HostState};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
-use crate::LoadError;
 use policy::{HookError, HookName};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -89,15 +89,35 @@ fn clip(s: &str, max: usize) -> String {
 
 impl Module {
     pub(crate) fn new(p: ModuleParts) -> Result<Module, LoadError> {
-        let link = |e: wasmtime::Error| LoadError::Link { module: p.name.clone(), reason: format!("{e:#}") };
+        let link = |e: wasmtime::Error| LoadError::Link {
+            module: p.name.clone(),
+            reason: format!("{e:#}"),
+        };
         let meta = ex::meta::GuestIndices::new(&p.pre).map_err(link)?;
-        let init = p.hooks.contains(&HookName::InitScript).then(|| ex::init_script::GuestIndices::new(&p.pre)).transpose().map_err(link)?;
-        let backup = p.hooks.contains(&HookName::BackupFilter).then(|| ex::backup_filter::GuestIndices::new(&p.pre)).transpose().map_err(link)?;
-        let failover =
-            p.hooks.contains(&HookName::FailoverCandidate).then(|| ex::failover_candidate::GuestIndices::new(&p.pre)).transpose().map_err(link)?;
+        let init = p
+            .hooks
+            .contains(&HookName::InitScript)
+            .then(|| ex::init_script::GuestIndices::new(&p.pre))
+            .transpose()
+            .map_err(link)?;
+        let backup = p
+            .hooks
+            .contains(&HookName::BackupFilter)
+            .then(|| ex::backup_filter::GuestIndices::new(&p.pre))
+            .transpose()
+            .map_err(link)?;
+        let failover = p
+            .hooks
+            .contains(&HookName::FailoverCandidate)
+            .then(|| ex::failover_candidate::GuestIndices::new(&p.pre))
+            .transpose()
+            .map_err(link)?;
         let mut m = Module {
             log: Arc::new(LogLimiter::new(&p.name)),
-            info: ModuleInfo { name: String::new(), version: String::new() },
+            info: ModuleInfo {
+                name: String::new(),
+                version: String::new(),
+            },
             name: p.name,
             digest: p.digest,
             hooks: p.hooks,
@@ -126,8 +146,15 @@ impl Module {
                 }
                 m.meta.load(&mut *store, inst)?.call_describe(&mut *store)
             })
-            .map_err(|source| LoadError::Call { module: m.name.clone(), step: "describe", source })?;
-        m.info = ModuleInfo { name: clip(&info.name, 256), version: clip(&info.version, 256) };
+            .map_err(|source| LoadError::Call {
+                module: m.name.clone(),
+                step: "describe",
+                source,
+            })?;
+        m.info = ModuleInfo {
+            name: clip(&info.name, 256),
+            version: clip(&info.version, 256),
+        };
         Ok(m)
     }
 
@@ -169,22 +196,43 @@ impl Module {
     /// Checks `settings` (JSON text) on the host, then asks the module's
     /// `validate-settings`; called once when the module is attached.
     pub fn validate_settings(&self, settings: &str) -> Result<(), LoadError> {
-        serde_json::from_str::<serde_json::Value>(settings)
-            .map_err(|e| LoadError::SettingsNotJson { module: self.name.clone(), reason: e.to_string() })?;
+        serde_json::from_str::<serde_json::Value>(settings).map_err(|e| {
+            LoadError::SettingsNotJson {
+                module: self.name.clone(),
+                reason: e.to_string(),
+            }
+        })?;
         let answer = self
-            .run(|store, inst| self.meta.load(&mut *store, inst)?.call_validate_settings(&mut *store, settings))
-            .map_err(|source| LoadError::Call { module: self.name.clone(), step: "validate-settings", source })?;
-        answer.map_err(|message| LoadError::SettingsRejected { module: self.name.clone(), message: clip(&message, MAX_MESSAGE) })
+            .run(|store, inst| {
+                self.meta
+                    .load(&mut *store, inst)?
+                    .call_validate_settings(&mut *store, settings)
+            })
+            .map_err(|source| LoadError::Call {
+                module: self.name.clone(),
+                step: "validate-settings",
+                source,
+            })?;
+        answer.map_err(|message| LoadError::SettingsRejected {
+            module: self.name.clone(),
+            message: clip(&message, MAX_MESSAGE),
+        })
     }
 
     /// Calls `init-script.render`; the answer is the script to run.
-    pub fn init_script(&self, request: &policy::InitScriptRequest, settings: &str) -> Result<String, HookError> {
+    pub fn init_script(
+        &self,
+        request: &policy::InitScriptRequest,
+        settings: &str,
+    ) -> Result<String, HookError> {
         let hook = HookName::InitScript;
         let r = (|| -> Result<String, HookError> {
             let idx = self.init.as_ref().ok_or_else(|| self.not_exported(hook))?;
             self.check_input(request)?;
             let req = bindings::init_request(request, settings);
-            let script = self.run(|s, i| idx.load(&mut *s, i)?.call_render(&mut *s, &req))?.map_err(|m| self.rejected(m))?;
+            let script = self
+                .run(|s, i| idx.load(&mut *s, i)?.call_render(&mut *s, &req))?
+                .map_err(|m| self.rejected(m))?;
             self.check_output_len(script.len())?;
             Ok(script)
         })();
@@ -192,14 +240,27 @@ impl Module {
     }
 
     /// Calls `backup-filter.filter`; the answer is what to leave out.
-    pub fn backup_filter(&self, request: &policy::BackupFilterRequest, settings: &str) -> Result<policy::Exclusions, HookError> {
+    pub fn backup_filter(
+        &self,
+        request: &policy::BackupFilterRequest,
+        settings: &str,
+    ) -> Result<policy::Exclusions, HookError> {
         let hook = HookName::BackupFilter;
         let r = (|| -> Result<policy::Exclusions, HookError> {
-            let idx = self.backup.as_ref().ok_or_else(|| self.not_exported(hook))?;
+            let idx = self
+                .backup
+                .as_ref()
+                .ok_or_else(|| self.not_exported(hook))?;
             self.check_input(request)?;
             let req = bindings::backup_request(request, settings);
-            let ex = self.run(|s, i| idx.load(&mut *s, i)?.call_filter(&mut *s, &req))?.map_err(|m| self.rejected(m))?;
-            let size: usize = ex.tables.iter().map(|t| t.schema.len() + t.name.len()).sum::<usize>()
+            let ex = self
+                .run(|s, i| idx.load(&mut *s, i)?.call_filter(&mut *s, &req))?
+                .map_err(|m| self.rejected(m))?;
+            let size: usize = ex
+                .tables
+                .iter()
+                .map(|t| t.schema.len() + t.name.len())
+                .sum::<usize>()
                 + ex.schemas.iter().map(String::len).sum::<usize>();
             self.check_output_len(size)?;
             Ok(bindings::exclusions(ex))
@@ -208,13 +269,22 @@ impl Module {
     }
 
     /// Calls `failover-candidate.choose`; a promoted name must be one of the candidates.
-    pub fn failover(&self, request: &policy::FailoverRequest, settings: &str) -> Result<policy::Decision, HookError> {
+    pub fn failover(
+        &self,
+        request: &policy::FailoverRequest,
+        settings: &str,
+    ) -> Result<policy::Decision, HookError> {
         let hook = HookName::FailoverCandidate;
         let r = (|| -> Result<policy::Decision, HookError> {
-            let idx = self.failover.as_ref().ok_or_else(|| self.not_exported(hook))?;
+            let idx = self
+                .failover
+                .as_ref()
+                .ok_or_else(|| self.not_exported(hook))?;
             self.check_input(request)?;
             let req = bindings::failover_request(request, settings);
-            let d = self.run(|s, i| idx.load(&mut *s, i)?.call_choose(&mut *s, &req))?.map_err(|m| self.rejected(m))?;
+            let d = self
+                .run(|s, i| idx.load(&mut *s, i)?.call_choose(&mut *s, &req))?
+                .map_err(|m| self.rejected(m))?;
             let d = bindings::decision(d);
             match &d {
                 policy::Decision::Promote(name) => {
@@ -225,7 +295,12 @@ impl Module {
                             message: format!(
                                 "chose {:?}, which is not one of the candidates [{}]",
                                 clip(name, 128),
-                                request.candidates.iter().map(|c| c.pod_name.as_str()).collect::<Vec<_>>().join(", ")
+                                request
+                                    .candidates
+                                    .iter()
+                                    .map(|c| c.pod_name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         });
                     }
@@ -248,11 +323,17 @@ impl Module {
     }
 
     fn not_exported(&self, hook: HookName) -> HookError {
-        HookError::Unavailable { module: self.name.clone(), message: format!("the module does not export {hook}") }
+        HookError::Unavailable {
+            module: self.name.clone(),
+            message: format!("the module does not export {hook}"),
+        }
     }
 
     fn rejected(&self, message: String) -> HookError {
-        HookError::Rejected { module: self.name.clone(), message: clip(&message, MAX_MESSAGE) }
+        HookError::Rejected {
+            module: self.name.clone(),
+            message: clip(&message, MAX_MESSAGE),
+        }
     }
 
     fn check_input<T: serde::Serialize>(&self, request: &T) -> Result<(), HookError> {
@@ -267,11 +348,17 @@ impl Module {
             }
         }
         let mut c = Count(0);
-        serde_json::to_writer(&mut c, request).map_err(|e| HookError::Unavailable { module: self.name.clone(), message: e.to_string() })?;
+        serde_json::to_writer(&mut c, request).map_err(|e| HookError::Unavailable {
+            module: self.name.clone(),
+            message: e.to_string(),
+        })?;
         if c.0 > self.limits.max_input_bytes {
             return Err(HookError::Unavailable {
                 module: self.name.clone(),
-                message: format!("the request is {} bytes, over limits.maxInputBytes={}", c.0, self.limits.max_input_bytes),
+                message: format!(
+                    "the request is {} bytes, over limits.maxInputBytes={}",
+                    c.0, self.limits.max_input_bytes
+                ),
             });
         }
         Ok(())
@@ -281,7 +368,10 @@ impl Module {
         if len as u64 > self.limits.max_output_bytes {
             return Err(HookError::InvalidOutput {
                 module: self.name.clone(),
-                message: format!("the answer is {len} bytes, over limits.maxOutputBytes={}", self.limits.max_output_bytes),
+                message: format!(
+                    "the answer is {len} bytes, over limits.maxOutputBytes={}",
+                    self.limits.max_output_bytes
+                ),
             });
         }
         Ok(())
@@ -289,13 +379,25 @@ impl Module {
 
     /// Runs `f` against a fresh instance in a fresh store with this module's limits, and
     /// turns any failure into a [`HookError`] of the right kind.
-    fn run<R>(&self, f: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>) -> Result<R, HookError> {
+    fn run<R>(
+        &self,
+        f: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>,
+    ) -> Result<R, HookError> {
         let started = std::time::Instant::now();
         let engine = self.pre.component().engine();
         let mut store = Store::new(engine, HostState::new(&self.limits, self.log.clone()));
         store.limiter(|s| &mut s.limiter);
-        let fuel = if self.limits.fuel == 0 { u64::MAX } else { self.limits.fuel };
-        let ticks = self.limits.timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1) + 1;
+        let fuel = if self.limits.fuel == 0 {
+            u64::MAX
+        } else {
+            self.limits.fuel
+        };
+        let ticks = self
+            .limits
+            .timeout_ms
+            .div_ceil(EPOCH_TICK.as_millis() as u64)
+            .max(1)
+            + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         let result = store.set_fuel(fuel).and_then(|()| {
@@ -305,7 +407,11 @@ impl Module {
         store.data_mut().flush_output();
         let stats = CallStats {
             wall_micros: started.elapsed().as_micros() as u64,
-            fuel: if self.limits.fuel == 0 { 0 } else { fuel.saturating_sub(store.get_fuel().unwrap_or(0)) },
+            fuel: if self.limits.fuel == 0 {
+                0
+            } else {
+                fuel.saturating_sub(store.get_fuel().unwrap_or(0))
+            },
             peak_memory_bytes: store.data().limiter.peak_memory as u64,
         };
         if let Ok(mut s) = self.last_stats.lock() {
@@ -317,17 +423,28 @@ impl Module {
     fn classify(&self, e: wasmtime::Error, state: &HostState) -> HookError {
         let module = self.name.clone();
         if let Some(hit) = &state.limiter.hit {
-            return HookError::Memory { module, message: hit.clone() };
+            return HookError::Memory {
+                module,
+                message: hit.clone(),
+            };
         }
         match e.downcast_ref::<Trap>() {
-            Some(Trap::OutOfFuel) => {
-                HookError::Timeout { module, message: format!("used up its fuel of {} instructions", self.limits.fuel) }
-            }
-            Some(Trap::Interrupt) => {
-                HookError::Timeout { module, message: format!("ran past its deadline of {} ms", self.limits.timeout_ms) }
-            }
-            Some(trap) => HookError::Trap { module, message: trap.to_string() },
-            None => HookError::Trap { module, message: clip(&format!("{e:#}"), MAX_MESSAGE) },
+            Some(Trap::OutOfFuel) => HookError::Timeout {
+                module,
+                message: format!("used up its fuel of {} instructions", self.limits.fuel),
+            },
+            Some(Trap::Interrupt) => HookError::Timeout {
+                module,
+                message: format!("ran past its deadline of {} ms", self.limits.timeout_ms),
+            },
+            Some(trap) => HookError::Trap {
+                module,
+                message: trap.to_string(),
+            },
+            None => HookError::Trap {
+                module,
+                message: clip(&format!("{e:#}"), MAX_MESSAGE),
+            },
         }
     }
 }

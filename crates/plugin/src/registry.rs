@@ -2,12 +2,12 @@
 //! A change of spec or module bytes is loaded beside the running set and swapped in
 //! atomically; a version that fails to load leaves the last good one serving.
 
+use crate::LoadError;
 use crate::breaker::{Breaker, BreakerChange, BreakerConfig};
 use crate::chain::{BackupFilterChain, FailoverChain, InitScriptChain};
 use crate::host::{Host, ModuleSpec};
 use crate::module::Module;
 use crate::source::{ModuleBytes, sha256_hex};
-use crate::LoadError;
 use policy::{HookError, HookName};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
@@ -38,10 +38,31 @@ pub struct AttachmentSpec {
 /// Something the controller turns into a Kubernetes Event on the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PluginEvent {
-    Loaded { cluster: String, module: String, digest: String, hooks: Vec<HookName> },
-    LoadFailed { cluster: String, module: String, error: String, serving_previous: Option<String> },
-    BreakerOpened { cluster: String, module: String, hook: HookName, failures: u32, backoff: Duration, reason: String },
-    BreakerClosed { cluster: String, module: String, hook: HookName },
+    Loaded {
+        cluster: String,
+        module: String,
+        digest: String,
+        hooks: Vec<HookName>,
+    },
+    LoadFailed {
+        cluster: String,
+        module: String,
+        error: String,
+        serving_previous: Option<String>,
+    },
+    BreakerOpened {
+        cluster: String,
+        module: String,
+        hook: HookName,
+        failures: u32,
+        backoff: Duration,
+        reason: String,
+    },
+    BreakerClosed {
+        cluster: String,
+        module: String,
+        hook: HookName,
+    },
 }
 
 /// Receives [`PluginEvent`]s; the controller's sink records Events, the default logs.
@@ -77,34 +98,52 @@ pub(crate) struct Attached {
 impl Attached {
     /// Calls the module through the breaker; reports breaker changes as Events and
     /// counts "unavailable" failures.
-    pub(crate) fn call<T>(&self, hook: HookName, f: impl FnOnce(&Module) -> Result<T, HookError>) -> Result<T, HookError> {
+    pub(crate) fn call<T>(
+        &self,
+        hook: HookName,
+        f: impl FnOnce(&Module) -> Result<T, HookError>,
+    ) -> Result<T, HookError> {
         let module = match &self.module {
             Ok(m) => m,
             Err(e) => {
                 self.host.metrics().failure(&self.name, hook, "unavailable");
-                return Err(HookError::Unavailable { module: self.name.clone(), message: e.clone() });
+                return Err(HookError::Unavailable {
+                    module: self.name.clone(),
+                    message: e.clone(),
+                });
             }
         };
         if let Err(remaining) = self.breaker.check() {
             self.host.metrics().failure(&self.name, hook, "unavailable");
             return Err(HookError::Unavailable {
                 module: self.name.clone(),
-                message: format!("circuit breaker open after repeated failures; retried in {}s", remaining.as_secs() + 1),
+                message: format!(
+                    "circuit breaker open after repeated failures; retried in {}s",
+                    remaining.as_secs() + 1
+                ),
             });
         }
         let r = f(module);
         match self.breaker.record(&r) {
-            Some(BreakerChange::Opened { failures, backoff }) => self.events.emit(PluginEvent::BreakerOpened {
+            Some(BreakerChange::Opened { failures, backoff }) => {
+                self.events.emit(PluginEvent::BreakerOpened {
+                    cluster: self.cluster.clone(),
+                    module: self.name.clone(),
+                    hook,
+                    failures,
+                    backoff,
+                    reason: r
+                        .as_ref()
+                        .err()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                })
+            }
+            Some(BreakerChange::Closed) => self.events.emit(PluginEvent::BreakerClosed {
                 cluster: self.cluster.clone(),
                 module: self.name.clone(),
                 hook,
-                failures,
-                backoff,
-                reason: r.as_ref().err().map(ToString::to_string).unwrap_or_default(),
             }),
-            Some(BreakerChange::Closed) => {
-                self.events.emit(PluginEvent::BreakerClosed { cluster: self.cluster.clone(), module: self.name.clone(), hook })
-            }
             None => {}
         }
         r
@@ -119,7 +158,11 @@ pub(crate) struct ClusterPlugins {
 
 impl ClusterPlugins {
     pub(crate) fn for_hook(&self, hook: HookName) -> Vec<Arc<Attached>> {
-        self.attached.iter().filter(|a| a.hooks.contains(&hook)).cloned().collect()
+        self.attached
+            .iter()
+            .filter(|a| a.hooks.contains(&hook))
+            .cloned()
+            .collect()
     }
 }
 
@@ -173,7 +216,12 @@ fn source_key(a: &AttachmentSpec) -> String {
 impl Registry {
     /// A registry over `host`, reporting to `events`, with breakers configured by `breaker`.
     pub fn new(host: Arc<Host>, events: Arc<dyn EventSink>, breaker: BreakerConfig) -> Self {
-        Registry { host, clusters: RwLock::new(HashMap::new()), events, breaker }
+        Registry {
+            host,
+            clusters: RwLock::new(HashMap::new()),
+            events,
+            breaker,
+        }
     }
 
     /// The host the registry loads modules with.
@@ -187,17 +235,33 @@ impl Registry {
     /// never loaded — is kept as unavailable so its failure policy applies at call time.
     pub fn sync(&self, cluster: &str, specs: &[AttachmentSpec]) -> Vec<SyncOutcome> {
         let _span = tracing::info_span!("plugins_sync", cluster).entered();
-        let current = self.clusters.read().ok().and_then(|c| c.get(cluster).cloned()).unwrap_or_default();
+        let current = self
+            .clusters
+            .read()
+            .ok()
+            .and_then(|c| c.get(cluster).cloned())
+            .unwrap_or_default();
         let mut next = ClusterPlugins::default();
         let mut outcomes = Vec::new();
         for spec in specs {
             let name = spec.module.name.clone();
             let key = source_key(spec);
             let previous = current.attached.iter().find(|a| a.name == name).cloned();
-            if let Some(p) = previous.as_ref().filter(|p| p.source_key == key && p.module.is_ok()) {
-                let digest = p.module.as_ref().map(|m| m.digest().to_string()).unwrap_or_default();
+            if let Some(p) = previous
+                .as_ref()
+                .filter(|p| p.source_key == key && p.module.is_ok())
+            {
+                let digest = p
+                    .module
+                    .as_ref()
+                    .map(|m| m.digest().to_string())
+                    .unwrap_or_default();
                 next.attached.push(p.clone());
-                outcomes.push(SyncOutcome { name, result: Ok(digest), unchanged: true });
+                outcomes.push(SyncOutcome {
+                    name,
+                    result: Ok(digest),
+                    unchanged: true,
+                });
                 continue;
             }
             match self.load(spec) {
@@ -209,12 +273,24 @@ impl Registry {
                         digest: digest.clone(),
                         hooks: hooks.iter().copied().collect(),
                     });
-                    next.attached.push(Arc::new(self.attached(cluster, spec, key, Ok(module), hooks)));
-                    outcomes.push(SyncOutcome { name, result: Ok(digest), unchanged: false });
+                    next.attached.push(Arc::new(self.attached(
+                        cluster,
+                        spec,
+                        key,
+                        Ok(module),
+                        hooks,
+                    )));
+                    outcomes.push(SyncOutcome {
+                        name,
+                        result: Ok(digest),
+                        unchanged: false,
+                    });
                 }
                 Err(e) => {
                     let good = previous.filter(|p| p.module.is_ok());
-                    let serving_previous = good.as_ref().and_then(|p| p.module.as_ref().ok().map(|m| m.digest().to_string()));
+                    let serving_previous = good
+                        .as_ref()
+                        .and_then(|p| p.module.as_ref().ok().map(|m| m.digest().to_string()));
                     tracing::warn!(cluster, module = %name, error = %e, ?serving_previous, "policy module failed to load");
                     self.events.emit(PluginEvent::LoadFailed {
                         cluster: cluster.into(),
@@ -225,12 +301,25 @@ impl Registry {
                     match good {
                         Some(p) => next.attached.push(p),
                         None => {
-                            let hooks: BTreeSet<HookName> =
-                                if spec.hooks.is_empty() { HookName::ALL.into_iter().collect() } else { spec.hooks.iter().copied().collect() };
-                            next.attached.push(Arc::new(self.attached(cluster, spec, key, Err(e.to_string()), hooks)));
+                            let hooks: BTreeSet<HookName> = if spec.hooks.is_empty() {
+                                HookName::ALL.into_iter().collect()
+                            } else {
+                                spec.hooks.iter().copied().collect()
+                            };
+                            next.attached.push(Arc::new(self.attached(
+                                cluster,
+                                spec,
+                                key,
+                                Err(e.to_string()),
+                                hooks,
+                            )));
                         }
                     }
-                    outcomes.push(SyncOutcome { name, result: Err(e), unchanged: false });
+                    outcomes.push(SyncOutcome {
+                        name,
+                        result: Err(e),
+                        unchanged: false,
+                    });
                 }
             }
         }
@@ -262,33 +351,69 @@ impl Registry {
     }
 
     /// The `failover-candidate` chain of `cluster` as attached now, ending in `builtin`.
-    pub fn failover_chain(&self, cluster: &str, builtin: Arc<dyn policy::FailoverCandidate>) -> FailoverChain {
-        FailoverChain::new(cluster, self.snapshot(cluster).for_hook(HookName::FailoverCandidate), builtin)
+    pub fn failover_chain(
+        &self,
+        cluster: &str,
+        builtin: Arc<dyn policy::FailoverCandidate>,
+    ) -> FailoverChain {
+        FailoverChain::new(
+            cluster,
+            self.snapshot(cluster).for_hook(HookName::FailoverCandidate),
+            builtin,
+        )
     }
 
     /// The `init-script` chain of `cluster`, starting from `builtin`'s script.
-    pub fn init_script_chain(&self, cluster: &str, builtin: Arc<dyn policy::InitScript>) -> InitScriptChain {
-        InitScriptChain::new(cluster, self.snapshot(cluster).for_hook(HookName::InitScript), builtin)
+    pub fn init_script_chain(
+        &self,
+        cluster: &str,
+        builtin: Arc<dyn policy::InitScript>,
+    ) -> InitScriptChain {
+        InitScriptChain::new(
+            cluster,
+            self.snapshot(cluster).for_hook(HookName::InitScript),
+            builtin,
+        )
     }
 
     /// The `backup-filter` chain of `cluster`: the union of `builtin`'s and every module's exclusions.
-    pub fn backup_filter_chain(&self, cluster: &str, builtin: Arc<dyn policy::BackupFilter>) -> BackupFilterChain {
-        BackupFilterChain::new(cluster, self.snapshot(cluster).for_hook(HookName::BackupFilter), builtin)
+    pub fn backup_filter_chain(
+        &self,
+        cluster: &str,
+        builtin: Arc<dyn policy::BackupFilter>,
+    ) -> BackupFilterChain {
+        BackupFilterChain::new(
+            cluster,
+            self.snapshot(cluster).for_hook(HookName::BackupFilter),
+            builtin,
+        )
     }
 
     fn snapshot(&self, cluster: &str) -> Arc<ClusterPlugins> {
-        self.clusters.read().ok().and_then(|c| c.get(cluster).cloned()).unwrap_or_default()
+        self.clusters
+            .read()
+            .ok()
+            .and_then(|c| c.get(cluster).cloned())
+            .unwrap_or_default()
     }
 
     fn load(&self, spec: &AttachmentSpec) -> Result<(Arc<Module>, BTreeSet<HookName>), LoadError> {
         let module = self.host.load(&spec.module)?;
-        let hooks: BTreeSet<HookName> =
-            if spec.hooks.is_empty() { module.hooks().clone() } else { spec.hooks.iter().copied().collect() };
+        let hooks: BTreeSet<HookName> = if spec.hooks.is_empty() {
+            module.hooks().clone()
+        } else {
+            spec.hooks.iter().copied().collect()
+        };
         if let Some(h) = hooks.iter().find(|h| !module.hooks().contains(h)) {
             return Err(LoadError::HookNotExported {
                 module: spec.module.name.clone(),
                 hook: *h,
-                exported: module.hooks().iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", "),
+                exported: module
+                    .hooks()
+                    .iter()
+                    .map(|h| h.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
         module.validate_settings(&spec.settings)?;

@@ -18,7 +18,10 @@ pub enum ModuleBytes {
     /// One value: raw `.wasm`, gzip or zstd.
     Single(Vec<u8>),
     /// A [`PartsManifest`] (JSON) and the parts it names, keyed by part name.
-    Parts { manifest: Vec<u8>, parts: std::collections::BTreeMap<String, Vec<u8>> },
+    Parts {
+        manifest: Vec<u8>,
+        parts: std::collections::BTreeMap<String, Vec<u8>>,
+    },
 }
 
 /// The manifest of a module split across ConfigMaps: the parts in order, each with its
@@ -42,7 +45,11 @@ pub struct PartRef {
 impl PartsManifest {
     /// Splits `data` into parts of at most `part_size` bytes named `<prefix>.<n>`; used by
     /// tooling that writes the ConfigMaps, and by tests.
-    pub fn split(prefix: &str, data: &[u8], part_size: usize) -> (PartsManifest, Vec<(String, Vec<u8>)>) {
+    pub fn split(
+        prefix: &str,
+        data: &[u8],
+        part_size: usize,
+    ) -> (PartsManifest, Vec<(String, Vec<u8>)>) {
         let size = part_size.max(1);
         let parts: Vec<(String, Vec<u8>)> = data
             .chunks(size)
@@ -52,7 +59,10 @@ impl PartsManifest {
         let manifest = PartsManifest {
             parts: parts
                 .iter()
-                .map(|(name, bytes)| PartRef { name: name.clone(), sha256: sha256_hex(bytes) })
+                .map(|(name, bytes)| PartRef {
+                    name: name.clone(),
+                    sha256: sha256_hex(bytes),
+                })
                 .collect(),
             sha256: sha256_hex(data),
         };
@@ -73,10 +83,22 @@ pub fn compress_zstd(raw: &[u8]) -> std::io::Result<Vec<u8>> {
 /// Decodes `bytes` into the raw component: assembles parts, decompresses (never past
 /// `cap` bytes), and checks the optional sha256 `pin` of the result. Returns the bytes and
 /// their sha256.
-pub fn decode(module: &str, bytes: &ModuleBytes, pin: Option<&str>, cap: u64) -> Result<(Vec<u8>, String), LoadError> {
+pub fn decode(
+    module: &str,
+    bytes: &ModuleBytes,
+    pin: Option<&str>,
+    cap: u64,
+) -> Result<(Vec<u8>, String), LoadError> {
     if let Some(p) = pin {
-        if p.len() != 64 || !p.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(LoadError::BadPin { module: module.into(), pin: p.into() });
+        if p.len() != 64
+            || !p
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(LoadError::BadPin {
+                module: module.into(),
+                pin: p.into(),
+            });
         }
     }
     let assembled;
@@ -91,7 +113,11 @@ pub fn decode(module: &str, bytes: &ModuleBytes, pin: Option<&str>, cap: u64) ->
     let digest = sha256_hex(&raw);
     if let Some(expected) = pin {
         if expected != digest {
-            return Err(LoadError::DigestMismatch { module: module.into(), expected: expected.into(), actual: digest });
+            return Err(LoadError::DigestMismatch {
+                module: module.into(),
+                expected: expected.into(),
+                actual: digest,
+            });
         }
     }
     Ok((raw, digest))
@@ -103,26 +129,50 @@ fn assemble(
     parts: &std::collections::BTreeMap<String, Vec<u8>>,
     cap: u64,
 ) -> Result<Vec<u8>, LoadError> {
-    let m: PartsManifest = serde_json::from_slice(manifest)
-        .map_err(|e| LoadError::Manifest { module: module.into(), reason: format!("{e}; expected {{\"parts\":[{{\"name\":..,\"sha256\":..}}],\"sha256\":..}}") })?;
+    let m: PartsManifest = serde_json::from_slice(manifest).map_err(|e| LoadError::Manifest {
+        module: module.into(),
+        reason: format!(
+            "{e}; expected {{\"parts\":[{{\"name\":..,\"sha256\":..}}],\"sha256\":..}}"
+        ),
+    })?;
     if m.parts.is_empty() {
-        return Err(LoadError::Manifest { module: module.into(), reason: "`parts` is empty".into() });
+        return Err(LoadError::Manifest {
+            module: module.into(),
+            reason: "`parts` is empty".into(),
+        });
     }
     let mut out = Vec::new();
     for p in &m.parts {
-        let data = parts.get(&p.name).ok_or_else(|| LoadError::PartMissing { module: module.into(), part: p.name.clone() })?;
+        let data = parts.get(&p.name).ok_or_else(|| LoadError::PartMissing {
+            module: module.into(),
+            part: p.name.clone(),
+        })?;
         let actual = sha256_hex(data);
         if actual != p.sha256 {
-            return Err(LoadError::PartDigest { module: module.into(), part: p.name.clone(), expected: p.sha256.clone(), actual });
+            return Err(LoadError::PartDigest {
+                module: module.into(),
+                part: p.name.clone(),
+                expected: p.sha256.clone(),
+                actual,
+            });
         }
         if (out.len() + data.len()) as u64 > cap {
-            return Err(LoadError::TooLarge { module: module.into(), what: "the assembled parts", size: (out.len() + data.len()) as u64, cap });
+            return Err(LoadError::TooLarge {
+                module: module.into(),
+                what: "the assembled parts",
+                size: (out.len() + data.len()) as u64,
+                cap,
+            });
         }
         out.extend_from_slice(data);
     }
     let whole = sha256_hex(&out);
     if whole != m.sha256 {
-        return Err(LoadError::WholeDigest { module: module.into(), expected: m.sha256, actual: whole });
+        return Err(LoadError::WholeDigest {
+            module: module.into(),
+            expected: m.sha256,
+            actual: whole,
+        });
     }
     Ok(out)
 }
@@ -130,29 +180,53 @@ fn assemble(
 fn decompress(module: &str, data: &[u8], cap: u64) -> Result<Vec<u8>, LoadError> {
     let (format, reader): (&'static str, Box<dyn Read + '_>) = if data.starts_with(&WASM_MAGIC) {
         if data.len() as u64 > cap {
-            return Err(LoadError::TooLarge { module: module.into(), what: "the module", size: data.len() as u64, cap });
+            return Err(LoadError::TooLarge {
+                module: module.into(),
+                what: "the module",
+                size: data.len() as u64,
+                cap,
+            });
         }
         return Ok(data.to_vec());
     } else if data.starts_with(&GZIP_MAGIC) {
         ("gzip", Box::new(flate2::read::GzDecoder::new(data)))
     } else if data.starts_with(&ZSTD_MAGIC) {
-        let d = zstd::stream::read::Decoder::new(data)
-            .map_err(|e| LoadError::Decompress { module: module.into(), format: "zstd", reason: e.to_string() })?;
+        let d = zstd::stream::read::Decoder::new(data).map_err(|e| LoadError::Decompress {
+            module: module.into(),
+            format: "zstd",
+            reason: e.to_string(),
+        })?;
         ("zstd", Box::new(d))
     } else {
         let magic = hex::encode(&data[..data.len().min(4)]);
-        return Err(LoadError::UnknownFormat { module: module.into(), magic });
+        return Err(LoadError::UnknownFormat {
+            module: module.into(),
+            magic,
+        });
     };
     let mut out = Vec::new();
     reader
         .take(cap + 1)
         .read_to_end(&mut out)
-        .map_err(|e| LoadError::Decompress { module: module.into(), format, reason: e.to_string() })?;
+        .map_err(|e| LoadError::Decompress {
+            module: module.into(),
+            format,
+            reason: e.to_string(),
+        })?;
     if out.len() as u64 > cap {
-        return Err(LoadError::TooLarge { module: module.into(), what: "the decompressed module", size: out.len() as u64, cap });
+        return Err(LoadError::TooLarge {
+            module: module.into(),
+            what: "the decompressed module",
+            size: out.len() as u64,
+            cap,
+        });
     }
     if !out.starts_with(&WASM_MAGIC) {
-        return Err(LoadError::Decompress { module: module.into(), format, reason: "the decompressed data is not a Wasm binary".into() });
+        return Err(LoadError::Decompress {
+            module: module.into(),
+            format,
+            reason: "the decompressed data is not a Wasm binary".into(),
+        });
     }
     Ok(out)
 }
@@ -178,7 +252,8 @@ mod tests {
         let zs = zstd::encode_all(&raw[..], 3).unwrap();
         let pin = sha256_hex(&raw);
         for stored in [raw.clone(), gz, zs] {
-            let (out, digest) = decode("m", &ModuleBytes::Single(stored), Some(&pin), 1 << 20).unwrap();
+            let (out, digest) =
+                decode("m", &ModuleBytes::Single(stored), Some(&pin), 1 << 20).unwrap();
             assert_eq!(out, raw);
             assert_eq!(digest, pin);
         }
@@ -197,7 +272,13 @@ mod tests {
     #[test]
     fn wrong_pin_and_bad_pin_and_garbage() {
         let raw = fake_wasm(100);
-        let err = decode("m", &ModuleBytes::Single(raw.clone()), Some(&"0".repeat(64)), 1 << 20).unwrap_err();
+        let err = decode(
+            "m",
+            &ModuleBytes::Single(raw.clone()),
+            Some(&"0".repeat(64)),
+            1 << 20,
+        )
+        .unwrap_err();
         assert!(matches!(err, LoadError::DigestMismatch { .. }), "{err}");
         let err = decode("m", &ModuleBytes::Single(raw), Some("abc"), 1 << 20).unwrap_err();
         assert!(matches!(err, LoadError::BadPin { .. }), "{err}");
@@ -214,22 +295,67 @@ mod tests {
             let (manifest, parts) = PartsManifest::split("mod", &s, 7);
             let json = serde_json::to_vec(&manifest).unwrap();
             let map: std::collections::BTreeMap<_, _> = parts.into_iter().collect();
-            let (out, _) = decode("m", &ModuleBytes::Parts { manifest: json.clone(), parts: map.clone() }, None, 1 << 20).unwrap();
+            let (out, _) = decode(
+                "m",
+                &ModuleBytes::Parts {
+                    manifest: json.clone(),
+                    parts: map.clone(),
+                },
+                None,
+                1 << 20,
+            )
+            .unwrap();
             assert_eq!(out, raw);
             let mut missing = map.clone();
             missing.remove("mod.1");
-            let err = decode("m", &ModuleBytes::Parts { manifest: json.clone(), parts: missing }, None, 1 << 20).unwrap_err();
+            let err = decode(
+                "m",
+                &ModuleBytes::Parts {
+                    manifest: json.clone(),
+                    parts: missing,
+                },
+                None,
+                1 << 20,
+            )
+            .unwrap_err();
             assert!(matches!(err, LoadError::PartMissing { .. }), "{err}");
             let mut bad = map.clone();
             bad.get_mut("mod.0").unwrap()[0] ^= 1;
-            let err = decode("m", &ModuleBytes::Parts { manifest: json.clone(), parts: bad }, None, 1 << 20).unwrap_err();
+            let err = decode(
+                "m",
+                &ModuleBytes::Parts {
+                    manifest: json.clone(),
+                    parts: bad,
+                },
+                None,
+                1 << 20,
+            )
+            .unwrap_err();
             assert!(matches!(err, LoadError::PartDigest { .. }), "{err}");
             let mut m2 = manifest.clone();
             m2.sha256 = "0".repeat(64);
-            let err = decode("m", &ModuleBytes::Parts { manifest: serde_json::to_vec(&m2).unwrap(), parts: map }, None, 1 << 20).unwrap_err();
+            let err = decode(
+                "m",
+                &ModuleBytes::Parts {
+                    manifest: serde_json::to_vec(&m2).unwrap(),
+                    parts: map,
+                },
+                None,
+                1 << 20,
+            )
+            .unwrap_err();
             assert!(matches!(err, LoadError::WholeDigest { .. }), "{err}");
         }
-        let err = decode("m", &ModuleBytes::Parts { manifest: b"{".to_vec(), parts: Default::default() }, None, 1).unwrap_err();
+        let err = decode(
+            "m",
+            &ModuleBytes::Parts {
+                manifest: b"{".to_vec(),
+                parts: Default::default(),
+            },
+            None,
+            1,
+        )
+        .unwrap_err();
         assert!(matches!(err, LoadError::Manifest { .. }), "{err}");
     }
 }

@@ -4,7 +4,10 @@
 
 #![allow(dead_code)]
 
-use plugin::{AttachmentSpec, BreakerConfig, EventSink, FailurePolicy, Host, HostConfig, Limits, ModuleBytes, ModuleSpec, PluginEvent, Registry};
+use plugin::{
+    AttachmentSpec, BreakerConfig, EventSink, FailurePolicy, Host, HostConfig, Limits, ModuleBytes,
+    ModuleSpec, PluginEvent, Registry,
+};
 use policy::*;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -12,7 +15,8 @@ use std::time::Duration;
 
 pub fn host() -> Arc<Host> {
     static HOST: OnceLock<Arc<Host>> = OnceLock::new();
-    HOST.get_or_init(|| Host::new(HostConfig::default()).expect("host")).clone()
+    HOST.get_or_init(|| Host::new(HostConfig::default()).expect("host"))
+        .clone()
 }
 
 /// Bytes of a Rust test module (wasm32-unknown-unknown + wasm-tools component new).
@@ -42,7 +46,12 @@ pub fn registry(breaker: BreakerConfig) -> (Registry, Arc<Events>) {
 
 pub fn spec(name: &str, bytes: Vec<u8>, settings: &str, policy: FailurePolicy) -> AttachmentSpec {
     AttachmentSpec {
-        module: ModuleSpec { name: name.into(), bytes: ModuleBytes::Single(bytes), sha256: None, limits: Limits::default() },
+        module: ModuleSpec {
+            name: name.into(),
+            bytes: ModuleBytes::Single(bytes),
+            sha256: None,
+            limits: Limits::default(),
+        },
         hooks: Vec::new(),
         settings: settings.into(),
         failure_policy: policy,
@@ -60,7 +69,13 @@ pub fn cluster() -> ClusterInfo {
     }
 }
 
-pub fn candidate(ordinal: u32, zone: &str, lag: Option<f64>, healthy: bool, errant: &str) -> Candidate {
+pub fn candidate(
+    ordinal: u32,
+    zone: &str,
+    lag: Option<f64>,
+    healthy: bool,
+    errant: &str,
+) -> Candidate {
     Candidate {
         pod_name: format!("shop-mysql-{ordinal}"),
         ordinal,
@@ -112,11 +127,20 @@ pub fn init_request(role: NodeRole) -> InitScriptRequest {
 }
 
 pub fn backup_request() -> BackupFilterRequest {
-    let t = |schema: &str, name: &str, engine: &str| TableInfo { schema: schema.into(), name: name.into(), engine: engine.into(), size_bytes: 4096 };
+    let t = |schema: &str, name: &str, engine: &str| TableInfo {
+        schema: schema.into(),
+        name: name.into(),
+        engine: engine.into(),
+        size_bytes: 4096,
+    };
     BackupFilterRequest {
         cluster: cluster(),
         kind: BackupKind::PeerClone,
-        tables: vec![t("shop", "orders", "InnoDB"), t("shop", "sessions", "MEMORY"), t("sys_operator", "status", "InnoDB")],
+        tables: vec![
+            t("shop", "orders", "InnoDB"),
+            t("shop", "sessions", "MEMORY"),
+            t("sys_operator", "status", "InnoDB"),
+        ],
         settings: "{}".into(),
     }
 }
@@ -140,5 +164,9 @@ pub fn builtin() -> Arc<dyn FailoverCandidate> {
 }
 
 pub fn quick_breaker() -> BreakerConfig {
-    BreakerConfig { threshold: 1000, base_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1) }
+    BreakerConfig {
+        threshold: 1000,
+        base_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_secs(1),
+    }
 }
