@@ -7,11 +7,11 @@
 //! `cargo bench -p mysql-operator-agent --bench backup_throughput`. Set
 //! `BACKUP_BENCH_ROWS` to change the data size (default 440 000 rows ≈ 230 MiB).
 
-use mysql_operator_agent as agent;
 use agent::{Agent, MysqlAccess};
 use backup::peer::PeerAuth;
 use backup::tool::BackupTool;
 use mysql_async::prelude::Queryable;
+use mysql_operator_agent as agent;
 use policy::{BackupFilter, BackupFilterRequest, ClusterInfo, Exclusions, Flavor, HookError};
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -52,11 +52,17 @@ fn child() {
         cluster: "bench".into(),
         replicas: None,
         primary: Some(get("BENCH_AGENT")),
-        auth: PeerAuth { user: "u".into(), password: "p".into() },
+        auth: PeerAuth {
+            user: "u".into(),
+            password: "p".into(),
+        },
         destination: backup::ObjectUrl::parse("dest", &get("BENCH_DEST")).expect("dest"),
         s3,
         kind: "on-demand-backup".into(),
-        options: backup::UploadOptions { compression, ..Default::default() },
+        options: backup::UploadOptions {
+            compression,
+            ..Default::default()
+        },
         probe_timeout: Duration::from_secs(2),
     };
     let report = rt.block_on(backup::job::run_backup(&job)).expect("backup");
@@ -64,7 +70,10 @@ fn child() {
 }
 
 async fn parent() {
-    let rows: u64 = std::env::var("BACKUP_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(440_000);
+    let rows: u64 = std::env::var("BACKUP_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(440_000);
     let seaweed = Seaweed::start(&["bench"]).expect("start SeaweedFS");
     let db = MariaDb::start(1);
     let node = db.node(0);
@@ -94,7 +103,10 @@ async fn parent() {
         let mut child = Command::new("mariabackup")
             .arg(format!("--defaults-file={}", node.cnf.display()))
             .args(["--backup", "--stream=xbstream"])
-            .arg(format!("--target-dir={}", scratch.path().join("xb").display()))
+            .arg(format!(
+                "--target-dir={}",
+                scratch.path().join("xb").display()
+            ))
             .arg(format!("--host={}", node.host))
             .arg(format!("--port={}", node.port))
             .args(["--user=root", &format!("--password={ROOT_PASSWORD}")])
@@ -149,7 +161,10 @@ async fn parent() {
             .env(CHILD_ENV, "1")
             .env("BENCH_COMPRESSION", compression)
             .env("BENCH_AGENT", &agent_addr)
-            .env("BENCH_DEST", format!("s3://bench/run/bench-{compression}.xbackup"))
+            .env(
+                "BENCH_DEST",
+                format!("s3://bench/run/bench-{compression}.xbackup"),
+            )
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
             .env("AWS_REGION", REGION)
@@ -179,7 +194,9 @@ async fn parent() {
         let mut out = String::new();
         std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
         assert!(status.success(), "backup child failed");
-        let mut it = out.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
+        let mut it = out
+            .split_whitespace()
+            .map(|v| v.parse::<u64>().unwrap_or(0));
         let (read, stored) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
         println!(
             "ours ({compression}): {:.2}s = {:.1} MiB/s, stored {} MiB, ratio to raw {:.2}, peak RSS {:.1} MiB",

@@ -1,8 +1,8 @@
 //! Basic authentication of `/xbackup` against the backup credentials, compared in
 //! constant time so the password cannot be guessed byte by byte from timings.
 
-use base64::Engine;
 use axum::http::HeaderMap;
+use base64::Engine;
 
 /// Whether the request carries `Authorization: Basic` with exactly these credentials.
 pub(crate) fn is_authorized(headers: &HeaderMap, user: &str, password: &str) -> bool {
@@ -49,8 +49,16 @@ mod tests {
     #[test]
     fn checks_user_and_password() {
         // "backup:pw" and "backup:px"
-        assert!(is_authorized(&headers("Basic YmFja3VwOnB3"), "backup", "pw"));
-        assert!(!is_authorized(&headers("Basic YmFja3VwOnB4"), "backup", "pw"));
+        assert!(is_authorized(
+            &headers("Basic YmFja3VwOnB3"),
+            "backup",
+            "pw"
+        ));
+        assert!(!is_authorized(
+            &headers("Basic YmFja3VwOnB4"),
+            "backup",
+            "pw"
+        ));
         assert!(!is_authorized(&headers("Bearer x"), "backup", "pw"));
         assert!(!is_authorized(&HeaderMap::new(), "backup", "pw"));
         assert!(!constant_time_eq(b"ab", b"abc"));

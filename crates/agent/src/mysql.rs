@@ -1,8 +1,8 @@
 //! The agent's view of its local mysqld: connection settings, the table list the
 //! backup-filter hook decides on, and the replication state readiness looks at.
 
-use policy::{Exclusions, TableInfo};
 use mysql_async::prelude::Queryable;
+use policy::{Exclusions, TableInfo};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -53,10 +53,7 @@ impl MysqlAccess {
     }
 
     /// One connection, failing within `timeout`.
-    pub(crate) async fn connect(
-        &self,
-        timeout: Duration,
-    ) -> Result<mysql_async::Conn, String> {
+    pub(crate) async fn connect(&self, timeout: Duration) -> Result<mysql_async::Conn, String> {
         match tokio::time::timeout(timeout, mysql_async::Conn::new(self.opts())).await {
             Ok(Ok(c)) => Ok(c),
             Ok(Err(e)) => Err(format!("mysqld at {}:{}: {e}", self.host, self.port)),

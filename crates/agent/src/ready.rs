@@ -3,9 +3,9 @@
 //! operator has not touched is read-only without replication, so it is not ready.
 
 use crate::State;
+use axum::Json;
 use axum::extract::State as AxState;
 use axum::http::StatusCode;
-use axum::Json;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;

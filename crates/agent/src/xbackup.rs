@@ -22,12 +22,10 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
-
 #[derive(Debug, Deserialize)]
 pub(crate) struct Params {
     kind: Option<String>,
 }
-
 
 fn plain(code: StatusCode, msg: impl Into<String>) -> Response {
     (code, format!("{}\n", msg.into())).into_response()
@@ -153,7 +151,10 @@ pub(crate) async fn handler(
         .get_all(header::TE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")));
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        });
     let (tx, rx) = mpsc::channel::<Result<http_body::Frame<Bytes>, std::io::Error>>(4);
     let program = cmd.program.clone();
     tokio::spawn(async move {
@@ -177,7 +178,11 @@ pub(crate) async fn handler(
             match stdout.read_buf(&mut buf).await {
                 Ok(0) => break,
                 Ok(_) => {
-                    if tx.send(Ok(http_body::Frame::data(buf.freeze()))).await.is_err() {
+                    if tx
+                        .send(Ok(http_body::Frame::data(buf.freeze())))
+                        .await
+                        .is_err()
+                    {
                         client_gone = true;
                         break;
                     }
@@ -246,4 +251,3 @@ fn prepare_scratch(dir: &std::path::Path) -> std::io::Result<()> {
     }
     std::fs::create_dir_all(dir)
 }
-

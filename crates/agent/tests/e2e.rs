@@ -3,14 +3,16 @@
 //! init step, and a real SeaweedFS for backups. One test binary so the tests run in
 //! parallel; each owns its servers.
 
-use mysql_operator_agent as agent;
 use agent::{Agent, MysqlAccess};
 use backup::init::{InitSources, populate_datadir};
 use backup::initsql::{default_script, replication_filters};
 use backup::peer::{PeerAuth, pull_stream};
 use backup::tool::BackupTool;
 use mysql_async::prelude::Queryable;
-use policy::{BackupFilter, BackupFilterRequest, ClusterInfo, Exclusions, Flavor, HookError, TableRef};
+use mysql_operator_agent as agent;
+use policy::{
+    BackupFilter, BackupFilterRequest, ClusterInfo, Exclusions, Flavor, HookError, TableRef,
+};
 use std::collections::BTreeMap;
 
 use std::sync::Arc;
@@ -37,7 +39,10 @@ struct Exclude(Vec<TableRef>);
 
 impl BackupFilter for Exclude {
     fn exclusions(&self, _r: &BackupFilterRequest) -> Result<Exclusions, HookError> {
-        Ok(Exclusions { tables: self.0.clone(), schemas: vec![] })
+        Ok(Exclusions {
+            tables: self.0.clone(),
+            schemas: vec![],
+        })
     }
 }
 
@@ -56,7 +61,11 @@ impl Drop for RunningAgent {
     }
 }
 
-async fn start_agent(node: &Node, filter: Arc<dyn BackupFilter>, mysql_password: &str) -> RunningAgent {
+async fn start_agent(
+    node: &Node,
+    filter: Arc<dyn BackupFilter>,
+    mysql_password: &str,
+) -> RunningAgent {
     start_agent_with(node, filter, mysql_password, node.cnf.clone()).await
 }
 
@@ -94,16 +103,28 @@ async fn start_agent_with(
         .await
         .expect("agent serves");
     });
-    RunningAgent { addr, stop: Some(tx), _scratch: scratch }
+    RunningAgent {
+        addr,
+        stop: Some(tx),
+        _scratch: scratch,
+    }
 }
 
 fn auth(password: &str) -> PeerAuth {
-    PeerAuth { user: USER.into(), password: password.into() }
+    PeerAuth {
+        user: USER.into(),
+        password: password.into(),
+    }
 }
 
 async fn exec(pool: &mysql_async::Pool, sql: &str) {
-    let mut c = pool.get_conn().await.unwrap_or_else(|e| panic!("connect for `{sql}`: {e}"));
-    c.query_drop(sql).await.unwrap_or_else(|e| panic!("`{sql}`: {e}"));
+    let mut c = pool
+        .get_conn()
+        .await
+        .unwrap_or_else(|e| panic!("connect for `{sql}`: {e}"));
+    c.query_drop(sql)
+        .await
+        .unwrap_or_else(|e| panic!("`{sql}`: {e}"));
 }
 
 async fn replicate_from(replica: &mysql_async::Pool, primary: &Node) {
@@ -122,7 +143,11 @@ async fn replicate_from(replica: &mysql_async::Pool, primary: &Node) {
 /// Wait until `replica` applied everything `primary` has binlogged.
 async fn caught_up(replica: &mysql_async::Pool, primary: &mysql_async::Pool) {
     let mut p = primary.get_conn().await.unwrap();
-    let pos: String = p.query_first("SELECT @@GLOBAL.gtid_binlog_pos").await.unwrap().unwrap();
+    let pos: String = p
+        .query_first("SELECT @@GLOBAL.gtid_binlog_pos")
+        .await
+        .unwrap()
+        .unwrap();
     let mut r = replica.get_conn().await.unwrap();
     let waited: Option<i64> = r
         .exec_first("SELECT MASTER_GTID_WAIT(?, 120)", (pos.clone(),))
@@ -146,8 +171,10 @@ async fn checksums(pool: &mysql_async::Pool) -> BTreeMap<String, Option<i64>> {
         .unwrap();
     let mut out = BTreeMap::new();
     for (s, t) in tables {
-        let row: Option<(String, Option<i64>)> =
-            c.query_first(format!("CHECKSUM TABLE `{s}`.`{t}`")).await.unwrap();
+        let row: Option<(String, Option<i64>)> = c
+            .query_first(format!("CHECKSUM TABLE `{s}`.`{t}`"))
+            .await
+            .unwrap();
         out.insert(format!("{s}.{t}"), row.and_then(|r| r.1));
     }
     out
@@ -159,7 +186,9 @@ async fn rebuild_with_init(node: &mut Node, mut sources: InitSources) -> backup:
     node.stop();
     backup::restore::wipe_datadir(&node.datadir).unwrap();
     sources.datadir = node.datadir.clone();
-    let populated = populate_datadir(&sources).await.expect("init step fills the data dir");
+    let populated = populate_datadir(&sources)
+        .await
+        .expect("init step fills the data dir");
     let script = default_script(Flavor::Mariadb, populated.record.as_ref(), "");
     let init_file = node.datadir.with_extension("init.sql");
     std::fs::write(&init_file, &script).unwrap();
@@ -192,19 +221,28 @@ fn sources(replicas: Option<String>, primary: Option<String>, ordinal: u32) -> I
 async fn http_get(addr: &str, path: &str, authz: Option<&str>) -> (u16, Vec<u8>) {
     use http_body_util::BodyExt;
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut send, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     let mut req = hyper::Request::get(path).header("host", addr);
     if let Some(a) = authz {
         req = req.header("authorization", a);
     }
     let resp = send
-        .send_request(req.body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap())
+        .send_request(
+            req.body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap(),
+        )
         .await
         .unwrap();
     let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await.map(|c| c.to_bytes().to_vec()).unwrap_or_default();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes().to_vec())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -216,20 +254,33 @@ async fn xbackup_auth_health_readiness_and_one_stream_at_a_time() {
     let (code, body) = http_get(&agent.addr, "/health", None).await;
     assert_eq!((code, body.as_slice()), (200, &b"OK"[..]));
     let (code, body) = http_get(&agent.addr, "/ready", None).await;
-    assert_eq!(code, 200, "writable primary is ready: {}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        code,
+        200,
+        "writable primary is ready: {}",
+        String::from_utf8_lossy(&body)
+    );
 
     // Wrong password: 401 and not one byte of the stream.
     let (code, body) = http_get(&agent.addr, "/xbackup", Some(&auth("wrong").header())).await;
     assert_eq!(code, 401);
-    assert!(!body.windows(8).any(|w| w == b"XBSTCK01"), "stream bytes leaked");
+    assert!(
+        !body.windows(8).any(|w| w == b"XBSTCK01"),
+        "stream bytes leaked"
+    );
     assert!(body.len() < 200, "{}", String::from_utf8_lossy(&body));
-    let err = pull_stream(&agent.addr, &auth("wrong"), "peer-clone").await.err().expect("refused");
+    let err = pull_stream(&agent.addr, &auth("wrong"), "peer-clone")
+        .await
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("401"), "{err}");
     let (code, _) = http_get(&agent.addr, "/xbackup", None).await;
     assert_eq!(code, 401);
 
     // One stream at a time: a second request while the first runs gets 429.
-    let first = pull_stream(&agent.addr, &auth(PASSWORD), "peer-clone").await.expect("first stream");
+    let first = pull_stream(&agent.addr, &auth(PASSWORD), "peer-clone")
+        .await
+        .expect("first stream");
     let second = pull_stream(&agent.addr, &auth(PASSWORD), "peer-clone").await;
     match second {
         Err(e) => assert!(e.to_string().contains("429"), "{e}"),
@@ -237,11 +288,16 @@ async fn xbackup_auth_health_readiness_and_one_stream_at_a_time() {
     }
     let mut reader = first.reader;
     let mut bytes = Vec::new();
-    reader.read_to_end(&mut bytes).await.expect("whole stream with the Success trailer");
+    reader
+        .read_to_end(&mut bytes)
+        .await
+        .expect("whole stream with the Success trailer");
     assert!(bytes.starts_with(b"XBSTCK01"), "not an xbstream");
     println!("stream of an empty server: {} bytes", bytes.len());
     // The slot is free again.
-    let again = pull_stream(&agent.addr, &auth(PASSWORD), "peer-clone").await.expect("third stream");
+    let again = pull_stream(&agent.addr, &auth(PASSWORD), "peer-clone")
+        .await
+        .expect("third stream");
     drop(again);
 }
 
@@ -258,10 +314,16 @@ async fn failed_backup_tool_is_reported_and_init_leaves_empty_datadir() {
         "/nonexistent/my.cnf".into(),
     )
     .await;
-    let stream = pull_stream(&broken.addr, &auth(PASSWORD), "peer-clone").await.expect("response starts");
+    let stream = pull_stream(&broken.addr, &auth(PASSWORD), "peer-clone")
+        .await
+        .expect("response starts");
     let mut r = stream.reader;
     let mut sink = Vec::new();
-    let msg = r.read_to_end(&mut sink).await.expect_err("failed stream read as whole").to_string();
+    let msg = r
+        .read_to_end(&mut sink)
+        .await
+        .expect_err("failed stream read as whole")
+        .to_string();
     println!("failed tool: {msg}");
     assert!(msg.contains("X-Backup-Status: Failed"), "{msg}");
     // The init step through that agent fails and leaves the data dir empty.
@@ -269,20 +331,35 @@ async fn failed_backup_tool_is_reported_and_init_leaves_empty_datadir() {
         let node = db.node_mut(1);
         node.stop();
         backup::restore::wipe_datadir(&node.datadir).unwrap();
-        let s = InitSources { datadir: node.datadir.clone(), ..sources(Some(broken.addr.clone()), None, 1) };
+        let s = InitSources {
+            datadir: node.datadir.clone(),
+            ..sources(Some(broken.addr.clone()), None, 1)
+        };
         let err = populate_datadir(&s).await.expect_err("failed peer stream");
         println!("init from a failing peer: {err}");
-        assert!(err.to_string().contains("X-Backup-Status: Failed") || err.to_string().contains("mbstream"), "{err}");
-        assert!(backup::restore::is_empty_datadir(&node.datadir).unwrap(), "partial data left behind");
+        assert!(
+            err.to_string().contains("X-Backup-Status: Failed")
+                || err.to_string().contains("mbstream"),
+            "{err}"
+        );
+        assert!(
+            backup::restore::is_empty_datadir(&node.datadir).unwrap(),
+            "partial data left behind"
+        );
     }
     // A wrong database password is refused before any byte is streamed.
     let no_db = start_agent(db.node(0), Arc::new(Exclude(vec![])), "not-the-password").await;
-    let err = pull_stream(&no_db.addr, &auth(PASSWORD), "peer-clone").await.err().expect("refused");
+    let err = pull_stream(&no_db.addr, &auth(PASSWORD), "peer-clone")
+        .await
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("503"), "{err}");
 
     // Init against a corrupt stream: fails with the cause and leaves an empty data dir.
     let node = db.node_mut(1);
-    let good = pull_stream(&agent.addr, &auth(PASSWORD), "peer-clone").await.unwrap();
+    let good = pull_stream(&agent.addr, &auth(PASSWORD), "peer-clone")
+        .await
+        .unwrap();
     let mut bytes = Vec::new();
     let mut r = good.reader;
     r.read_to_end(&mut bytes).await.unwrap();
@@ -299,19 +376,27 @@ async fn failed_backup_tool_is_reported_and_init_leaves_empty_datadir() {
     .expect_err("corrupt stream must fail");
     println!("corrupt stream: {err}");
     assert!(err.to_string().contains("mbstream"), "{err}");
-    assert!(backup::restore::is_empty_datadir(&node.datadir).unwrap(), "partial data left behind");
+    assert!(
+        backup::restore::is_empty_datadir(&node.datadir).unwrap(),
+        "partial data left behind"
+    );
 
     // And the init step through a peer with the wrong backup password: 401, empty dir.
     let mut s = sources(Some(agent.addr.clone()), None, 1);
     s.auth = auth("wrong");
     s.datadir = node.datadir.clone();
-    let err = populate_datadir(&s).await.expect_err("wrong password must fail");
+    let err = populate_datadir(&s)
+        .await
+        .expect_err("wrong password must fail");
     println!("init with wrong password: {err}");
     assert!(err.to_string().contains("401"), "{err}");
     assert!(backup::restore::is_empty_datadir(&node.datadir).unwrap());
 
     // Nothing to clone from and not pod 0: a clear refusal.
-    let s = InitSources { datadir: node.datadir.clone(), ..sources(None, None, 2) };
+    let s = InitSources {
+        datadir: node.datadir.clone(),
+        ..sources(None, None, 2)
+    };
     let err = populate_datadir(&s).await.expect_err("no source");
     assert!(err.to_string().contains("nothing to clone from"), "{err}");
 }
@@ -321,9 +406,17 @@ async fn clone_from_replica_under_write_load_then_catch_up() {
     let mut db = MariaDb::start(3);
     let p0 = db.node(0).pool();
     let p1 = db.node(1).pool();
-    exec(&p0, "CREATE DATABASE app").await;
-    exec(&p0, "CREATE TABLE app.load (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(100)) ENGINE=InnoDB").await;
-    exec(&p0, "INSERT INTO app.load (v) SELECT REPEAT('x', 100) FROM seq_1_to_20000").await;
+    exec(&p0, "CREATE DATABASE IF NOT EXISTS app").await;
+    exec(
+        &p0,
+        "CREATE TABLE app.load (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(100)) ENGINE=InnoDB",
+    )
+    .await;
+    exec(
+        &p0,
+        "INSERT INTO app.load (v) SELECT REPEAT('x', 100) FROM app.seq_1_to_20000",
+    )
+    .await;
     replicate_from(&p1, db.node(0)).await;
     caught_up(&p1, &p0).await;
 
@@ -336,7 +429,9 @@ async fn clone_from_replica_under_write_load_then_catch_up() {
             let mut n = 0u64;
             let mut c = p0.get_conn().await.unwrap();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                c.query_drop("INSERT INTO app.load (v) VALUES (UUID())").await.unwrap();
+                c.query_drop("INSERT INTO app.load (v) VALUES (UUID())")
+                    .await
+                    .unwrap();
                 n += 1;
             }
             n
@@ -346,7 +441,11 @@ async fn clone_from_replica_under_write_load_then_catch_up() {
     let node2 = db.node_mut(2);
     let populated = rebuild_with_init(node2, sources(Some(agent.addr.clone()), None, 2)).await;
     let record = populated.record.clone().expect("record");
-    println!("cloned in {:.1}s, gtid {:?}", started.elapsed().as_secs_f64(), record.gtid);
+    println!(
+        "cloned in {:.1}s, gtid {:?}",
+        started.elapsed().as_secs_f64(),
+        record.gtid
+    );
     assert_eq!(record.source, policy::DataSource::PeerClone);
     assert!(record.gtid.is_some());
     let p2 = db.node(2).pool();
@@ -359,10 +458,21 @@ async fn clone_from_replica_under_write_load_then_catch_up() {
     caught_up(&p2, &p0).await;
     assert_eq!(checksums(&p2).await, checksums(&p0).await);
     let mut c2 = p2.get_conn().await.unwrap();
-    let binlog: String = c2.query_first("SELECT @@GLOBAL.gtid_binlog_pos").await.unwrap().unwrap();
+    let binlog: String = c2
+        .query_first("SELECT @@GLOBAL.gtid_binlog_pos")
+        .await
+        .unwrap()
+        .unwrap();
     let mut c0 = p0.get_conn().await.unwrap();
-    let primary: String = c0.query_first("SELECT @@GLOBAL.gtid_binlog_pos").await.unwrap().unwrap();
-    assert_eq!(binlog, primary, "the clone has transactions of its own (errant GTIDs)");
+    let primary: String = c0
+        .query_first("SELECT @@GLOBAL.gtid_binlog_pos")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        binlog, primary,
+        "the clone has transactions of its own (errant GTIDs)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -370,23 +480,55 @@ async fn filtered_clone_has_no_orphans_and_keeps_replicating() {
     let mut db = MariaDb::start(3);
     let p0 = db.node(0).pool();
     let p1 = db.node(1).pool();
-    exec(&p0, "CREATE DATABASE sys_operator").await;
+    exec(&p0, "CREATE DATABASE IF NOT EXISTS sys_operator").await;
     exec(&p0, "CREATE TABLE sys_operator.status (name VARCHAR(64) PRIMARY KEY, value VARCHAR(255)) ENGINE=InnoDB").await;
-    exec(&p0, "INSERT INTO sys_operator.status VALUES ('configured', '1')").await;
-    exec(&p0, "CREATE DATABASE app").await;
-    exec(&p0, "CREATE TABLE app.kept (id INT PRIMARY KEY, v INT) ENGINE=InnoDB").await;
-    exec(&p0, "CREATE TABLE app.big_log (id INT PRIMARY KEY, msg TEXT) ENGINE=InnoDB").await;
-    exec(&p0, "INSERT INTO app.kept SELECT seq, seq FROM seq_1_to_1000").await;
-    exec(&p0, "INSERT INTO app.big_log SELECT seq, REPEAT('m', 500) FROM seq_1_to_2000").await;
+    exec(
+        &p0,
+        "INSERT INTO sys_operator.status VALUES ('configured', '1')",
+    )
+    .await;
+    exec(&p0, "CREATE DATABASE IF NOT EXISTS app").await;
+    exec(
+        &p0,
+        "CREATE TABLE app.kept (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
+    )
+    .await;
+    exec(
+        &p0,
+        "CREATE TABLE app.big_log (id INT PRIMARY KEY, msg TEXT) ENGINE=InnoDB",
+    )
+    .await;
+    exec(
+        &p0,
+        "INSERT INTO app.kept SELECT seq, seq FROM app.seq_1_to_1000",
+    )
+    .await;
+    exec(
+        &p0,
+        "INSERT INTO app.big_log SELECT seq, REPEAT('m', 500) FROM app.seq_1_to_2000",
+    )
+    .await;
     replicate_from(&p1, db.node(0)).await;
     caught_up(&p1, &p0).await;
 
     let excluded = vec![
-        TableRef { schema: "sys_operator".into(), name: "status".into() },
-        TableRef { schema: "app".into(), name: "big_log".into() },
+        TableRef {
+            schema: "sys_operator".into(),
+            name: "status".into(),
+        },
+        TableRef {
+            schema: "app".into(),
+            name: "big_log".into(),
+        },
     ];
-    let agent = start_agent(db.node(1), Arc::new(Exclude(excluded.clone())), ROOT_PASSWORD).await;
-    let populated = rebuild_with_init(db.node_mut(2), sources(Some(agent.addr.clone()), None, 2)).await;
+    let agent = start_agent(
+        db.node(1),
+        Arc::new(Exclude(excluded.clone())),
+        ROOT_PASSWORD,
+    )
+    .await;
+    let populated =
+        rebuild_with_init(db.node_mut(2), sources(Some(agent.addr.clone()), None, 2)).await;
     let record = populated.record.expect("record");
     assert_eq!(record.exclusions.tables.len(), 2, "{record:?}");
     assert_eq!(record.create_statements.len(), 2, "{record:?}");
@@ -408,7 +550,13 @@ async fn filtered_clone_has_no_orphans_and_keeps_replicating() {
             )
             .await
             .unwrap();
-        assert_eq!(dict, Some(1), "dictionary entries for {}.{}", t.schema, t.name);
+        assert_eq!(
+            dict,
+            Some(1),
+            "dictionary entries for {}.{}",
+            t.schema,
+            t.name
+        );
     }
     exec(&p2, "SET SESSION sql_log_bin=0; DROP TABLE app.big_log; CREATE TABLE app.big_log (id INT PRIMARY KEY, msg TEXT) ENGINE=InnoDB").await;
 
@@ -425,17 +573,27 @@ async fn filtered_clone_has_no_orphans_and_keeps_replicating() {
     let kept0 = checksums(&p0).await.get("app.kept").cloned();
     let kept2 = checksums(&p2).await.get("app.kept").cloned();
     assert_eq!(kept0, kept2);
-    let n: Option<i64> = c2.query_first("SELECT COUNT(*) FROM app.big_log").await.unwrap();
+    let n: Option<i64> = c2
+        .query_first("SELECT COUNT(*) FROM app.big_log")
+        .await
+        .unwrap();
     assert_eq!(n, Some(0), "excluded table must stay out of replication");
 
     // A restart (no new init run) does not repeat the one-time block.
-    exec(&p2, "SET SESSION sql_log_bin=0; INSERT INTO sys_operator.status VALUES ('local', 'x')").await;
+    exec(
+        &p2,
+        "SET SESSION sql_log_bin=0; INSERT INTO sys_operator.status VALUES ('local', 'x')",
+    )
+    .await;
     drop(c2);
     p2.clone().disconnect().await.ok();
     db.node_mut(2).restart();
     let p2 = db.node(2).pool();
     let mut c2 = p2.get_conn().await.unwrap();
-    let n: Option<i64> = c2.query_first("SELECT COUNT(*) FROM sys_operator.status").await.unwrap();
+    let n: Option<i64> = c2
+        .query_first("SELECT COUNT(*) FROM sys_operator.status")
+        .await
+        .unwrap();
     assert_eq!(n, Some(1), "the one-time block ran again on restart");
 }
 
@@ -445,7 +603,7 @@ async fn backup_200mib_to_s3_then_restore_into_a_new_node() {
     let seaweed = Seaweed::start(&["backups"]).expect("start SeaweedFS");
     let mut db = MariaDb::start(2);
     let p0 = db.node(0).pool();
-    exec(&p0, "CREATE DATABASE app").await;
+    exec(&p0, "CREATE DATABASE IF NOT EXISTS app").await;
     exec(&p0, "CREATE TABLE app.blob (id INT PRIMARY KEY, a VARCHAR(255), b VARCHAR(255), c VARCHAR(255), d VARCHAR(255)) ENGINE=InnoDB").await;
     let load = Instant::now();
     for chunk in 0..44 {
@@ -454,14 +612,22 @@ async fn backup_200mib_to_s3_then_restore_into_a_new_node() {
             &p0,
             &format!(
                 "INSERT INTO app.blob SELECT seq, SHA2(seq, 512), SHA2(seq+1, 512), MD5(seq), REPEAT(CHAR(65 + seq % 26), 200) \
-                 FROM seq_{from}_to_{}",
+                 FROM app.seq_{from}_to_{}",
                 from + 9_999
             ),
         )
         .await;
     }
-    exec(&p0, "CREATE TABLE app.small (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB").await;
-    exec(&p0, "INSERT INTO app.small SELECT seq, UUID() FROM seq_1_to_500").await;
+    exec(
+        &p0,
+        "CREATE TABLE app.small (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB",
+    )
+    .await;
+    exec(
+        &p0,
+        "INSERT INTO app.small SELECT seq, UUID() FROM app.seq_1_to_500",
+    )
+    .await;
     println!("loaded in {:.1}s", load.elapsed().as_secs_f64());
     let size: u64 = std::fs::read_dir(db.node(0).datadir.join("app"))
         .unwrap()
@@ -469,7 +635,11 @@ async fn backup_200mib_to_s3_then_restore_into_a_new_node() {
         .map(|m| m.len())
         .sum();
     println!("app schema on disk: {} MiB", size >> 20);
-    assert!(size > 200 << 20, "need 200+ MiB of data, have {} MiB", size >> 20);
+    assert!(
+        size > 200 << 20,
+        "need 200+ MiB of data, have {} MiB",
+        size >> 20
+    );
 
     let agent = start_agent(db.node(0), Arc::new(Exclude(vec![])), ROOT_PASSWORD).await;
     let mut vars = BTreeMap::new();
@@ -490,7 +660,10 @@ async fn backup_200mib_to_s3_then_restore_into_a_new_node() {
             destination: prefix.backup_object(&format!("e2e-{compression:?}"), compression),
             s3: s3.clone(),
             kind: "scheduled-backup".into(),
-            options: backup::UploadOptions { compression, ..Default::default() },
+            options: backup::UploadOptions {
+                compression,
+                ..Default::default()
+            },
             probe_timeout: Duration::from_secs(1),
         };
         let report = backup::job::run_backup(&job).await.expect("backup");
@@ -515,16 +688,29 @@ async fn backup_200mib_to_s3_then_restore_into_a_new_node() {
     assert!(want.len() >= 2);
     assert_eq!(checksums(&p1).await, want, "restored tables differ");
     let mut c1 = p1.get_conn().await.unwrap();
-    let pos: String = c1.query_first("SELECT @@GLOBAL.gtid_slave_pos").await.unwrap().unwrap();
-    assert_eq!(Some(pos), populated.record.and_then(|r| r.gtid), "GTID position not set");
+    let pos: String = c1
+        .query_first("SELECT @@GLOBAL.gtid_slave_pos")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        Some(pos),
+        populated.record.and_then(|r| r.gtid),
+        "GTID position not set"
+    );
 }
 
 async fn wait_bucket(store: &backup::S3Store, bucket: &str) {
     let start = Instant::now();
-    let probe = backup::ObjectUrl { bucket: bucket.into(), key: String::new() };
+    let probe = backup::ObjectUrl {
+        bucket: bucket.into(),
+        key: String::new(),
+    };
     while let Err(e) = store.list(&probe).await {
-        assert!(start.elapsed() < Duration::from_secs(20), "bucket {bucket} unusable: {e}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "bucket {bucket} unusable: {e}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
-
