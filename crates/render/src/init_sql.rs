@@ -28,6 +28,8 @@ pub struct Account {
     pub password_key: String,
     /// `GRANT ... ON ...` pairs.
     pub grants: Vec<(String, String)>,
+    /// Whether the account may grant (the operator manages MysqlUser grants).
+    pub grant_option: bool,
 }
 
 /// The operator's accounts with presslabs' user names and the grants this flavor needs.
@@ -45,6 +47,7 @@ pub fn operator_accounts(flavor: ServerFlavor, version: ServerVersion) -> Vec<Ac
             host: "%".into(),
             password_key: "OPERATOR_PASSWORD".into(),
             grants: vec![("ALL PRIVILEGES".into(), "*.*".into())],
+            grant_option: true,
         },
         Account {
             user: "sys_replication".into(),
@@ -54,12 +57,14 @@ pub fn operator_accounts(flavor: ServerFlavor, version: ServerVersion) -> Vec<Ac
                 format!("SELECT, PROCESS, RELOAD, LOCK TABLES, {repl_client}, REPLICATION SLAVE"),
                 "*.*".into(),
             )],
+            grant_option: false,
         },
         Account {
             user: "sys_exporter".into(),
             host: "127.0.0.1".into(),
             password_key: "METRICS_EXPORTER_PASSWORD".into(),
             grants: vec![(format!("SELECT, PROCESS, {repl_client}"), "*.*".into())],
+            grant_option: false,
         },
     ]
 }
@@ -88,8 +93,9 @@ pub fn quote_string(s: &str) -> String {
     out
 }
 
-/// The init script template. `extra_sql` is `spec.initFileExtraSQL`, appended verbatim
-/// (one statement per entry) after the operator's part, as presslabs did.
+/// The init script template, one statement per line and no comments (what `init-file`
+/// accepts on every server). `extra_sql` is `spec.initFileExtraSQL`, appended after the
+/// operator's part, one statement per entry, as presslabs did.
 pub fn init_sql_template(
     flavor: ServerFlavor,
     version: ServerVersion,
@@ -97,11 +103,10 @@ pub fn init_sql_template(
 ) -> String {
     let db = quote_ident(OPERATOR_DB);
     let mut q: Vec<String> = vec![
-        "-- Rendered by mysql-operator; runs at every mysqld start (init-file).".into(),
         "SET @@SESSION.SQL_LOG_BIN = 0;".into(),
         format!("CREATE DATABASE IF NOT EXISTS {db};"),
         format!(
-            "CREATE TABLE IF NOT EXISTS {db}.{} (\n  name varchar(64) NOT NULL PRIMARY KEY,\n  value varchar(8192) NOT NULL\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;",
+            "CREATE TABLE IF NOT EXISTS {db}.{} (name varchar(64) NOT NULL PRIMARY KEY, value varchar(8192) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;",
             quote_ident(STATUS_TABLE)
         ),
         format!(
@@ -109,7 +114,7 @@ pub fn init_sql_template(
             quote_ident(STATUS_TABLE)
         ),
         format!(
-            "CREATE TABLE IF NOT EXISTS {db}.{} (\n  ts varchar(26) NOT NULL,\n  server_id int unsigned NOT NULL PRIMARY KEY,\n  file varchar(255) DEFAULT NULL,\n  position bigint unsigned DEFAULT NULL,\n  relay_master_log_file varchar(255) DEFAULT NULL,\n  exec_master_log_pos bigint unsigned DEFAULT NULL\n) ENGINE=InnoDB;",
+            "CREATE TABLE IF NOT EXISTS {db}.{} (ts varchar(26) NOT NULL, server_id int unsigned NOT NULL PRIMARY KEY, file varchar(255) DEFAULT NULL, position bigint unsigned DEFAULT NULL, relay_master_log_file varchar(255) DEFAULT NULL, exec_master_log_pos bigint unsigned DEFAULT NULL) ENGINE=InnoDB;",
             quote_ident(HEARTBEAT_TABLE)
         ),
     ];
@@ -125,10 +130,17 @@ pub fn init_sql_template(
             account.password_key
         ));
         for (privileges, on) in &account.grants {
-            q.push(format!("GRANT {privileges} ON {on} TO {who};"));
+            let with = if account.grant_option {
+                " WITH GRANT OPTION"
+            } else {
+                ""
+            };
+            q.push(format!("GRANT {privileges} ON {on} TO {who}{with};"));
         }
     }
     for stmt in extra_sql {
+        // init-file takes one statement per line (MySQL 5.7 and MariaDB read it so).
+        let stmt = stmt.replace(['\r', '\n'], " ");
         let stmt = stmt.trim().trim_end_matches(';');
         if !stmt.is_empty() {
             q.push(format!("{stmt};"));
@@ -204,7 +216,9 @@ mod tests {
         assert!(
             sql.contains("ALTER USER 'sys_operator'@'%' IDENTIFIED BY '${OPERATOR_PASSWORD}';")
         );
-        assert!(sql.contains("GRANT ALL PRIVILEGES ON *.* TO 'sys_operator'@'%';"));
+        assert!(
+            sql.contains("GRANT ALL PRIVILEGES ON *.* TO 'sys_operator'@'%' WITH GRANT OPTION;")
+        );
         assert!(
             sql.contains(
                 "ALTER USER 'sys_replication'@'%' IDENTIFIED BY '${REPLICATION_PASSWORD}';"
