@@ -155,7 +155,9 @@ fn schema_error(doc: &Value, e: &jsonschema::ValidationError<'_>) -> FieldError 
         ValidationErrorKind::Type { kind } => {
             let want = match kind {
                 TypeKind::Single(t) => t.to_string(),
-                TypeKind::Multiple(set) => set.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" or "),
+                TypeKind::Multiple(set) => {
+                    set.iter().map(|t| t.to_string()).filter(|t| t != "null").collect::<Vec<_>>().join(" or ")
+                }
             };
             (
                 format!("{} is not of type {want}", short(e.instance())),
