@@ -3,7 +3,9 @@
 //! Adding a subcommand: a module here with an `Args` struct (clap) and
 //! `run(args) -> anyhow::Result<ExitCode>`, one variant in [`Command`], one arm in [`run`].
 
+mod crd;
 mod render;
+mod validate;
 mod sandbox;
 mod version;
 
@@ -32,6 +34,10 @@ pub enum Command {
     Version(version::Args),
     /// Start N local mariadbd servers, run the HA engine on them and print topology changes.
     Sandbox(sandbox::Args),
+    /// Print the four CustomResourceDefinitions (generated from the API types) as YAML.
+    Crd(crd::Args),
+    /// Check manifests against the CRD schemas and the semantic rules; exit 1 on any error.
+    Validate(validate::Args),
     /// Print the objects the operator would create for the MysqlClusters in FILE, as YAML.
     Render(render::Args),
 }
@@ -40,6 +46,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Version(args) => version::run(args),
         Command::Sandbox(args) => sandbox::run(args),
+        Command::Crd(args) => crd::run(args),
+        Command::Validate(args) => validate::run(args),
         Command::Render(args) => render::run(args),
     }
 }
