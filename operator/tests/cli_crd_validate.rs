@@ -9,13 +9,20 @@ use std::process::{Command, Output, Stdio};
 const BIN: &str = env!("CARGO_BIN_EXE_mysql-operator");
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("operator/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("operator/ has a parent")
+        .to_path_buf()
 }
 
 fn example() -> PathBuf {
     // The shared example sits next to the checkout; a copy in the repo is not required.
     let p = repo().join("../shared/examples/cluster.yaml");
-    assert!(p.exists(), "{} missing: the presslabs example manifest must be present", p.display());
+    assert!(
+        p.exists(),
+        "{} missing: the presslabs example manifest must be present",
+        p.display()
+    );
     p
 }
 
@@ -43,7 +50,11 @@ fn text(b: &[u8]) -> String {
 /// Validate YAML given on stdin; returns (exit code, stdout, stderr).
 fn validate_stdin(yaml: &str) -> (i32, String, String) {
     let out = run(&["validate", "-f", "-"], Some(yaml));
-    (out.status.code().expect("exit code"), text(&out.stdout), text(&out.stderr))
+    (
+        out.status.code().expect("exit code"),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
 }
 
 const GOOD: &str = "apiVersion: mysql.presslabs.org/v1alpha1
@@ -65,10 +76,19 @@ fn assert_fails_with(yaml: &str, expected: &[&str]) -> String {
     let (code, out, err) = validate_stdin(yaml);
     assert_eq!(code, 1, "expected exit 1\nstdout:\n{out}\nstderr:\n{err}");
     for e in expected {
-        assert!(out.contains(e), "expected {e:?} in stdout:\n{out}\nstderr:\n{err}");
+        assert!(
+            out.contains(e),
+            "expected {e:?} in stdout:\n{out}\nstderr:\n{err}"
+        );
     }
-    assert!(!out.contains("ok:"), "a failure printed a success line:\n{out}");
-    assert!(err.contains("validation failed"), "no failure summary on stderr:\n{err}");
+    assert!(
+        !out.contains("ok:"),
+        "a failure printed a success line:\n{out}"
+    );
+    assert!(
+        err.contains("validation failed"),
+        "no failure summary on stderr:\n{err}"
+    );
     out
 }
 
@@ -101,16 +121,27 @@ fn crd_output_is_valid_apiextensions_v1_with_structural_schemas() {
         assert_eq!(crd.spec.group, "mysql.presslabs.org");
         let schema = &v["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
         let problems = api::crd::structural_problems(schema);
-        assert!(problems.is_empty(), "{}: not structural:\n{}", crd.spec.names.kind, problems.join("\n"));
+        assert!(
+            problems.is_empty(),
+            "{}: not structural:\n{}",
+            crd.spec.names.kind,
+            problems.join("\n")
+        );
         kinds.push(crd.spec.names.kind);
     }
-    assert_eq!(kinds, ["MysqlCluster", "MysqlBackup", "MysqlDatabase", "MysqlUser"]);
+    assert_eq!(
+        kinds,
+        ["MysqlCluster", "MysqlBackup", "MysqlDatabase", "MysqlUser"]
+    );
 
     // The Kubernetes API schema of CustomResourceDefinition itself, offline.
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("crds.yaml");
     std::fs::write(&file, &yaml).expect("write crds");
-    let kv = Command::new("kubernetes-validate").arg("--strict").arg(&file).output();
+    let kv = Command::new("kubernetes-validate")
+        .arg("--strict")
+        .arg(&file)
+        .output();
     let kv = kv.unwrap_or_else(|e| panic!("kubernetes-validate not runnable ({e}): run `bash scripts/setup.sh` and `. scripts/env.sh`"));
     assert!(
         kv.status.success(),
@@ -123,7 +154,8 @@ fn crd_output_is_valid_apiextensions_v1_with_structural_schemas() {
 #[test]
 fn example_validates_against_the_generated_schema() {
     use serde::Deserialize;
-    let crds = std::fs::read_to_string(repo().join("charts/mysql-operator/generated/crds.yaml")).expect("generated crds present");
+    let crds = std::fs::read_to_string(repo().join("charts/mysql-operator/generated/crds.yaml"))
+        .expect("generated crds present");
     let mut schema = None;
     for doc in serde_yaml_ng::Deserializer::from_str(&crds) {
         let v = serde_json::Value::deserialize(doc).expect("yaml");
@@ -131,23 +163,47 @@ fn example_validates_against_the_generated_schema() {
             schema = Some(v["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone());
         }
     }
-    let validator = jsonschema::validator_for(&schema.expect("MysqlCluster CRD")).expect("schema compiles");
+    let validator =
+        jsonschema::validator_for(&schema.expect("MysqlCluster CRD")).expect("schema compiles");
     let text = std::fs::read_to_string(example()).expect("example");
-    let docs: Vec<serde_json::Value> =
-        serde_yaml_ng::Deserializer::from_str(&text).map(|d| serde_json::Value::deserialize(d).expect("yaml")).collect();
-    let cluster = docs.iter().find(|d| d["kind"] == "MysqlCluster").expect("a MysqlCluster in the example");
-    let errors: Vec<String> = validator.iter_errors(cluster).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "example rejected by the generated schema: {errors:?}");
+    let docs: Vec<serde_json::Value> = serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| serde_json::Value::deserialize(d).expect("yaml"))
+        .collect();
+    let cluster = docs
+        .iter()
+        .find(|d| d["kind"] == "MysqlCluster")
+        .expect("a MysqlCluster in the example");
+    let errors: Vec<String> = validator
+        .iter_errors(cluster)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "example rejected by the generated schema: {errors:?}"
+    );
 }
 
 #[test]
 fn example_passes_verbatim_and_secret_is_passed_over() {
     let path = example();
-    let out = run(&["validate", "-f", path.to_str().expect("utf-8 path")], None);
+    let out = run(
+        &["validate", "-f", path.to_str().expect("utf-8 path")],
+        None,
+    );
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert_eq!(stdout.trim(), "ok: 1 resource(s) valid in 1 file(s), 1 other object(s) passed over");
-    assert!(stderr.contains("(Secret/my-secret): passed over"), "stderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert_eq!(
+        stdout.trim(),
+        "ok: 1 resource(s) valid in 1 file(s), 1 other object(s) passed over"
+    );
+    assert!(
+        stderr.contains("(Secret/my-secret): passed over"),
+        "stderr:\n{stderr}"
+    );
 }
 
 #[test]
@@ -179,15 +235,29 @@ spec:
 ",
     )
     .expect("write");
-    let out = run(&["validate", "-f", "-", other.to_str().expect("utf-8")], Some(GOOD));
+    let out = run(
+        &["validate", "-f", "-", other.to_str().expect("utf-8")],
+        Some(GOOD),
+    );
     let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", text(&out.stderr));
-    assert_eq!(stdout.trim(), "ok: 4 resource(s) valid in 2 file(s), 0 other object(s) passed over");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        stdout.trim(),
+        "ok: 4 resource(s) valid in 2 file(s), 0 other object(s) passed over"
+    );
 }
 
 #[test]
 fn malformed_yaml_reports_line_and_column() {
-    let out = assert_fails_with("apiVersion: v1\nkind: MysqlCluster\nmetadata:\n  name: [unclosed\n", &["<stdin>: doc 1: malformed YAML at line"]);
+    let out = assert_fails_with(
+        "apiVersion: v1\nkind: MysqlCluster\nmetadata:\n  name: [unclosed\n",
+        &["<stdin>: doc 1: malformed YAML at line"],
+    );
     assert!(out.contains("column"), "{out}");
 }
 
@@ -206,7 +276,9 @@ fn wrong_types_name_the_field() {
 fn unknown_version_without_image() {
     assert_fails_with(
         &cluster_with("  mysqlVersion: \"9.9\"\n"),
-        &["(MysqlCluster/c1): spec.mysqlVersion: unknown version \"9.9\" and no spec.image is set (hint: use one of 5.7, 8.0"],
+        &[
+            "(MysqlCluster/c1): spec.mysqlVersion: unknown version \"9.9\" and no spec.image is set (hint: use one of 5.7, 8.0",
+        ],
     );
 }
 
@@ -214,7 +286,9 @@ fn unknown_version_without_image() {
 fn invalid_cron() {
     assert_fails_with(
         &cluster_with("  backupSchedule: \"0 3 * * *\"\n  backupURL: s3://bucket/x\n"),
-        &["spec.backupSchedule: \"0 3 * * *\" has 5 fields, expected 6 (seconds first) (hint: this looks like a 5-field crontab; prepend the seconds field: \"0 0 3 * * *\")"],
+        &[
+            "spec.backupSchedule: \"0 3 * * *\" has 5 fields, expected 6 (seconds first) (hint: this looks like a 5-field crontab; prepend the seconds field: \"0 0 3 * * *\")",
+        ],
     );
     assert_fails_with(
         &cluster_with("  backupSchedule: \"0 0 99 * * *\"\n  backupURL: s3://bucket/x\n"),
@@ -224,7 +298,10 @@ fn invalid_cron() {
 
 #[test]
 fn negative_replicas() {
-    assert_fails_with(&cluster_with("  replicas: -2\n"), &["(MysqlCluster/c1): spec.replicas: must be 0 or more, got -2 (hint: "]);
+    assert_fails_with(
+        &cluster_with("  replicas: -2\n"),
+        &["(MysqlCluster/c1): spec.replicas: must be 0 or more, got -2 (hint: "],
+    );
 }
 
 #[test]
@@ -233,14 +310,18 @@ fn duplicate_plugin_names() {
         &cluster_with(
             "  plugins:\n  - name: p\n    configMap: {name: cm, key: p.wasm}\n  - name: p\n    configMap: {name: cm2, key: p.wasm}\n",
         ),
-        &["spec.plugins[1].name: duplicate plugin name \"p\" (hint: give each plugin a unique name)"],
+        &[
+            "spec.plugins[1].name: duplicate plugin name \"p\" (hint: give each plugin a unique name)",
+        ],
     );
 }
 
 #[test]
 fn plugin_without_configmap() {
     assert_fails_with(
-        &cluster_with("  plugins:\n  - name: p\n    hooks: [init-script, rollback]\n    failurePolicy: Sometimes\n"),
+        &cluster_with(
+            "  plugins:\n  - name: p\n    hooks: [init-script, rollback]\n    failurePolicy: Sometimes\n",
+        ),
         &[
             "spec.plugins[0].configMap: is required (hint: add configMap",
             "spec.plugins[0].hooks[1]: \"rollback\" is not an accepted value (hint: use one of \"init-script\", \"backup-filter\", \"failover-candidate\")",
@@ -249,7 +330,10 @@ fn plugin_without_configmap() {
     );
     assert_fails_with(
         &cluster_with("  plugins:\n  - name: p\n    configMap: {name: \"\", key: \"\"}\n"),
-        &["spec.plugins[0].configMap.name: is required", "spec.plugins[0].configMap.key: is required"],
+        &[
+            "spec.plugins[0].configMap.name: is required",
+            "spec.plugins[0].configMap.key: is required",
+        ],
     );
 }
 
@@ -258,7 +342,8 @@ fn every_error_is_reported_in_one_run_across_documents() {
     let yaml = format!(
         "{}---\n{}",
         cluster_with("  replicas: -1\n  mysqlVersion: \"1.0\"\n"),
-        GOOD.replace("name: c1", "name: c2").replace("    emptyDir: {}\n", "    {}\n")
+        GOOD.replace("name: c1", "name: c2")
+            .replace("    emptyDir: {}\n", "    {}\n")
     );
     let out = assert_fails_with(
         &yaml,
@@ -275,14 +360,22 @@ fn every_error_is_reported_in_one_run_across_documents() {
 fn unknown_fields_warn_but_pass_and_other_problems_fail() {
     let (code, out, err) = validate_stdin(&cluster_with("  notAPresslabsField: 1\n"));
     assert_eq!(code, 0, "{out}{err}");
-    assert!(err.contains("spec.notAPresslabsField: unknown field, the API server prunes it"), "{err}");
+    assert!(
+        err.contains("spec.notAPresslabsField: unknown field, the API server prunes it"),
+        "{err}"
+    );
 
     assert_fails_with(
         &GOOD.replace("mysql.presslabs.org/v1alpha1", "mysql.bitpoke.io/v1alpha1"),
-        &["apiVersion: \"mysql.bitpoke.io/v1alpha1\" does not serve MysqlCluster (hint: use apiVersion: mysql.presslabs.org/v1alpha1)"],
+        &[
+            "apiVersion: \"mysql.bitpoke.io/v1alpha1\" does not serve MysqlCluster (hint: use apiVersion: mysql.presslabs.org/v1alpha1)",
+        ],
     );
     assert_fails_with("- a\n- b\n", &["doc 1: not a Kubernetes object"]);
-    assert_fails_with(&GOOD.replace("  secretName: s\n", ""), &["spec.secretName: is required"]);
+    assert_fails_with(
+        &GOOD.replace("  secretName: s\n", ""),
+        &["spec.secretName: is required"],
+    );
     let missing = run(&["validate", "-f", "/nonexistent/x.yaml"], None);
     assert_eq!(missing.status.code(), Some(1));
     assert!(text(&missing.stdout).contains("/nonexistent/x.yaml: cannot read:"));

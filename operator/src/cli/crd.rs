@@ -19,7 +19,8 @@ pub fn render() -> anyhow::Result<String> {
     let mut out = String::from(HEADER);
     for crd in api::crd::all() {
         let name = crd.metadata.name.clone().unwrap_or_default();
-        let yaml = serde_yaml_ng::to_string(&crd).with_context(|| format!("serialising CRD {name} to YAML"))?;
+        let yaml = serde_yaml_ng::to_string(&crd)
+            .with_context(|| format!("serialising CRD {name} to YAML"))?;
         out.push_str("---\n");
         out.push_str(&yaml);
     }
@@ -30,7 +31,9 @@ pub fn render() -> anyhow::Result<String> {
 pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
     let out = render()?;
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(out.as_bytes()).context("writing CRDs to stdout")?;
+    stdout
+        .write_all(out.as_bytes())
+        .context("writing CRDs to stdout")?;
     stdout.flush().context("writing CRDs to stdout")?;
     Ok(ExitCode::SUCCESS)
 }

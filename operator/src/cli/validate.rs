@@ -49,7 +49,8 @@ impl Checker {
     fn new() -> anyhow::Result<Self> {
         let mut validators = BTreeMap::new();
         for kind in KINDS {
-            let schema = api::crd::schema_for_kind(kind).with_context(|| format!("no generated schema for {kind}"))?;
+            let schema = api::crd::schema_for_kind(kind)
+                .with_context(|| format!("no generated schema for {kind}"))?;
             let prepared = for_json_schema(&schema);
             let validator = jsonschema::validator_for(&prepared)
                 .map_err(|e| anyhow::anyhow!("compiling the {kind} schema: {e}"))?;
@@ -65,7 +66,10 @@ impl Checker {
             let value = match Value::deserialize(doc) {
                 Ok(v) => v,
                 Err(e) => {
-                    let at = e.location().map(|l| format!(" at line {} column {}", l.line(), l.column())).unwrap_or_default();
+                    let at = e
+                        .location()
+                        .map(|l| format!(" at line {} column {}", l.line(), l.column()))
+                        .unwrap_or_default();
                     let msg = e.to_string();
                     report.error(format!(
                         "{file}: doc {n}: malformed YAML{at}: {msg} (hint: fix the YAML syntax there; check indentation, quotes and ':' after keys)"
@@ -89,17 +93,30 @@ impl Checker {
             return;
         };
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-        let name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("<no name>");
-        let label = format!("{file}: doc {n} ({}/{name})", if kind.is_empty() { "<no kind>" } else { kind });
+        let name = value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("<no name>");
+        let label = format!(
+            "{file}: doc {n} ({}/{name})",
+            if kind.is_empty() { "<no kind>" } else { kind }
+        );
         let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
         if kind.is_empty() || api_version.is_empty() {
-            let missing = if kind.is_empty() { "kind" } else { "apiVersion" };
+            let missing = if kind.is_empty() {
+                "kind"
+            } else {
+                "apiVersion"
+            };
             report.error(format!("{label}: {missing}: is required (hint: every Kubernetes object names its apiVersion and kind)"));
             return;
         }
         let Some((schema, validator)) = self.validators.get(kind) else {
             report.passed_over += 1;
-            eprintln!("{label}: passed over ({api_version} {kind} is not a {} kind)", api::GROUP);
+            eprintln!(
+                "{label}: passed over ({api_version} {kind} is not a {} kind)",
+                api::GROUP
+            );
             return;
         };
         if api_version != api::API_VERSION {
@@ -110,7 +127,10 @@ impl Checker {
             return;
         }
         report.checked += 1;
-        let mut errors: Vec<FieldError> = validator.iter_errors(value).map(|e| schema_error(value, &e)).collect();
+        let mut errors: Vec<FieldError> = validator
+            .iter_errors(value)
+            .map(|e| schema_error(value, &e))
+            .collect();
         errors.sort_by(|a, b| a.path.cmp(&b.path));
         if errors.is_empty() {
             match semantic(kind, value.clone()) {
@@ -148,16 +168,28 @@ fn schema_error(doc: &Value, e: &jsonschema::ValidationError<'_>) -> FieldError 
     let mut path = pointer_to_path(doc, e.instance_path().as_str());
     let (message, hint) = match e.kind() {
         ValidationErrorKind::Required { property } => {
-            let p = property.as_str().map_or_else(|| property.to_string(), str::to_string);
-            path = if path.is_empty() { p.clone() } else { format!("{path}.{p}") };
-            ("is required".to_string(), format!("add {p} (see `mysql-operator crd` for its fields)"))
+            let p = property
+                .as_str()
+                .map_or_else(|| property.to_string(), str::to_string);
+            path = if path.is_empty() {
+                p.clone()
+            } else {
+                format!("{path}.{p}")
+            };
+            (
+                "is required".to_string(),
+                format!("add {p} (see `mysql-operator crd` for its fields)"),
+            )
         }
         ValidationErrorKind::Type { kind } => {
             let want = match kind {
                 TypeKind::Single(t) => t.to_string(),
-                TypeKind::Multiple(set) => {
-                    set.iter().map(|t| t.to_string()).filter(|t| t != "null").collect::<Vec<_>>().join(" or ")
-                }
+                TypeKind::Multiple(set) => set
+                    .iter()
+                    .map(|t| t.to_string())
+                    .filter(|t| t != "null")
+                    .collect::<Vec<_>>()
+                    .join(" or "),
             };
             (
                 format!("{} is not of type {want}", short(e.instance())),
@@ -171,22 +203,35 @@ fn schema_error(doc: &Value, e: &jsonschema::ValidationError<'_>) -> FieldError 
             )
         }
         ValidationErrorKind::Enum { options } => {
-            let opts = options.as_array().map(|a| a.iter().map(short).collect::<Vec<_>>().join(", ")).unwrap_or_default();
-            (format!("{} is not an accepted value", short(e.instance())), format!("use one of {opts}"))
+            let opts = options
+                .as_array()
+                .map(|a| a.iter().map(short).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
+            (
+                format!("{} is not an accepted value", short(e.instance())),
+                format!("use one of {opts}"),
+            )
         }
-        ValidationErrorKind::MinLength { limit } => {
-            (format!("{} is too short", short(e.instance())), format!("use at least {limit} characters"))
-        }
-        ValidationErrorKind::MaxLength { limit } => {
-            (format!("{} is too long", short(e.instance())), format!("use at most {limit} characters"))
-        }
-        ValidationErrorKind::Minimum { limit } => {
-            (format!("{} is too small", short(e.instance())), format!("use {limit} or more"))
-        }
-        ValidationErrorKind::Maximum { limit } => {
-            (format!("{} is too large", short(e.instance())), format!("use {limit} or less"))
-        }
-        _ => (e.to_string(), "see `mysql-operator crd` for the field's schema".to_string()),
+        ValidationErrorKind::MinLength { limit } => (
+            format!("{} is too short", short(e.instance())),
+            format!("use at least {limit} characters"),
+        ),
+        ValidationErrorKind::MaxLength { limit } => (
+            format!("{} is too long", short(e.instance())),
+            format!("use at most {limit} characters"),
+        ),
+        ValidationErrorKind::Minimum { limit } => (
+            format!("{} is too small", short(e.instance())),
+            format!("use {limit} or more"),
+        ),
+        ValidationErrorKind::Maximum { limit } => (
+            format!("{} is too large", short(e.instance())),
+            format!("use {limit} or less"),
+        ),
+        _ => (
+            e.to_string(),
+            "see `mysql-operator crd` for the field's schema".to_string(),
+        ),
     };
     if path.is_empty() {
         path = "<document>".into();
@@ -197,7 +242,11 @@ fn schema_error(doc: &Value, e: &jsonschema::ValidationError<'_>) -> FieldError 
 /// A value shortened for messages.
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.chars().count() > 60 { format!("{}...", s.chars().take(57).collect::<String>()) } else { s }
+    if s.chars().count() > 60 {
+        format!("{}...", s.chars().take(57).collect::<String>())
+    } else {
+        s
+    }
 }
 
 /// `/spec/plugins/0/name` → `spec.plugins[0].name`, using the document to tell list
@@ -229,8 +278,19 @@ fn pointer_to_path(doc: &Value, pointer: &str) -> String {
 fn for_json_schema(schema: &Value) -> Value {
     match schema {
         Value::Object(obj) => {
-            let mut out: serde_json::Map<String, Value> =
-                obj.iter().map(|(k, v)| (k.clone(), if k == "default" || k == "enum" { v.clone() } else { for_json_schema(v) })).collect();
+            let mut out: serde_json::Map<String, Value> = obj
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        if k == "default" || k == "enum" {
+                            v.clone()
+                        } else {
+                            for_json_schema(v)
+                        },
+                    )
+                })
+                .collect();
             if obj.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true)) {
                 out.insert("type".into(), serde_json::json!(["integer", "string"]));
             }
@@ -259,7 +319,11 @@ fn unknown_fields(value: &Value, schema: &Value, path: &str, out: &mut Vec<Strin
             let props = schema.get("properties").and_then(Value::as_object);
             let extra = schema.get("additionalProperties").filter(|v| v.is_object());
             for (k, v) in obj {
-                let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 if path.is_empty() && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
                     continue;
                 }
@@ -296,10 +360,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let checker = Checker::new()?;
     let mut report = Report::default();
     for file in &args.files {
-        let shown = if file == "-" { "<stdin>" } else { file.as_str() };
+        let shown = if file == "-" {
+            "<stdin>"
+        } else {
+            file.as_str()
+        };
         match read_input(file) {
             Ok(text) => checker.check_text(shown, &text, &mut report),
-            Err(e) => report.error(format!("{shown}: cannot read: {e} (hint: check the path and permissions)")),
+            Err(e) => report.error(format!(
+                "{shown}: cannot read: {e} (hint: check the path and permissions)"
+            )),
         }
     }
     for line in &report.lines {
@@ -328,8 +398,14 @@ mod tests {
     #[test]
     fn pointer_paths_use_list_indexes() {
         let doc = serde_json::json!({"spec": {"plugins": [{"name": "a"}], "mysqlConf": {"0": 1}}});
-        assert_eq!(pointer_to_path(&doc, "/spec/plugins/0/name"), "spec.plugins[0].name");
-        assert_eq!(pointer_to_path(&doc, "/spec/mysqlConf/0"), "spec.mysqlConf.0");
+        assert_eq!(
+            pointer_to_path(&doc, "/spec/plugins/0/name"),
+            "spec.plugins[0].name"
+        );
+        assert_eq!(
+            pointer_to_path(&doc, "/spec/mysqlConf/0"),
+            "spec.mysqlConf.0"
+        );
         assert_eq!(pointer_to_path(&doc, ""), "");
     }
 
@@ -340,8 +416,14 @@ mod tests {
             "b": {"type": "string", "nullable": true, "enum": ["x"]}
         }});
         let p = for_json_schema(&s);
-        assert_eq!(p["properties"]["a"]["type"], serde_json::json!(["integer", "string"]));
-        assert_eq!(p["properties"]["b"]["type"], serde_json::json!(["string", "null"]));
+        assert_eq!(
+            p["properties"]["a"]["type"],
+            serde_json::json!(["integer", "string"])
+        );
+        assert_eq!(
+            p["properties"]["b"]["type"],
+            serde_json::json!(["string", "null"])
+        );
         assert_eq!(p["properties"]["b"]["enum"], serde_json::json!(["x", null]));
     }
 }
