@@ -178,8 +178,8 @@ fn mariadb_my_cnf_is_accepted_by_mariadbd_with_converted_quantities() {
     let expect = [
         ("innodb-buffer-pool-size", (1u64 << 30).to_string()), // half of the 2Gi request
         ("max-allowed-packet", (64u64 << 20).to_string()),
-        ("tmp-table-size", "98304".to_string()), // 100k = 100000 bytes, rounded down by mariadbd to its 16 KiB block
-        ("max-heap-table-size", "999999488".to_string()), // 1G = 10^9, rounded down by mariadbd to 1 KiB
+        ("tmp-table-size", "98304".to_string()), // 100k is mysqld syntax (100 KiB, kept as presslabs did), rounded down by mariadbd to its 16 KiB block
+        ("max-heap-table-size", (1u64 << 30).to_string()), // 1G is mysqld syntax: 1 GiB
         ("sort-buffer-size", ((5u64 << 20) / 2).to_string()),
         ("innodb-log-file-size", (256u64 << 20).to_string()),
         ("max-binlog-size", (1u64 << 30).to_string()), // 10Gi volume: min(10Gi/2/4, 1G)

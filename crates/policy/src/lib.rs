@@ -12,8 +12,10 @@ pub mod failover;
 pub mod init_script;
 mod types;
 
+pub use backup_filter::{
+    BackupFilter, BackupFilterRequest, BackupKind, Exclusions, TableInfo, TableRef,
+};
 pub use builtin::BuiltinFailover;
-pub use backup_filter::{BackupFilter, BackupFilterRequest, BackupKind, Exclusions, TableInfo, TableRef};
 pub use failover::{
     Candidate, Decision, FailedPrimary, FailoverCandidate, FailoverReason, FailoverRequest,
     ThreadState,

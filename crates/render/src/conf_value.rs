@@ -105,10 +105,26 @@ fn looks_binary_quantity(value: &str) -> bool {
 /// and written with an exact 1024-based suffix or in bytes. Any other option keeps its
 /// value, except a binary-suffix quantity, which is converted the same way.
 pub fn mysqld_value(name: &str, value: &str) -> Result<String, QuantityError> {
+    // presslabs handed values such as `1G` or `32M` to mysqld unchanged, where the suffix is
+    // 1024-based; keep that meaning so adopted clusters get byte-identical settings.
+    if is_mysqld_native_size(value) {
+        return Ok(value.trim().to_string());
+    }
     if is_size_option(name) || looks_binary_quantity(value) {
         return parse_quantity(value).map(|b| b.to_mysqld());
     }
     Ok(value.to_string())
+}
+
+/// An integer with one `K`/`M`/`G`/`T` suffix (any case): mysqld's own size syntax.
+fn is_mysqld_native_size(value: &str) -> bool {
+    let v = value.trim();
+    match v.char_indices().last() {
+        Some((i, c)) if matches!(c.to_ascii_uppercase(), 'K' | 'M' | 'G' | 'T') => {
+            i > 0 && v[..i].bytes().all(|b| b.is_ascii_digit())
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -155,8 +171,9 @@ mod tests {
             mysqld_value("innodb_log_file_size", "512Mi").unwrap(),
             "512M"
         );
-        assert_eq!(mysqld_value("max-binlog-size", "1G").unwrap(), "1000000000");
-        assert_eq!(mysqld_value("sort-buffer-size", "100k").unwrap(), "100000");
+        // mysqld's own syntax keeps mysqld's (1024-based) meaning, as with presslabs.
+        assert_eq!(mysqld_value("max-binlog-size", "1G").unwrap(), "1G");
+        assert_eq!(mysqld_value("sort-buffer-size", "100k").unwrap(), "100k");
         assert_eq!(mysqld_value("tmp-table-size", "33554432").unwrap(), "32M");
         assert_eq!(mysqld_value("key-buffer-size", "1.5Gi").unwrap(), "1536M");
     }

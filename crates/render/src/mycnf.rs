@@ -593,7 +593,7 @@ mod tests {
         i.user_conf.insert("max-connections".into(), "1000".into());
         let o = mysqld_options(&i).unwrap();
         assert_eq!(o.get("innodb-buffer-pool-size"), Some("6G"));
-        assert_eq!(o.get("max-allowed-packet"), Some("1000000000"));
+        assert_eq!(o.get("max-allowed-packet"), Some("1G"));
         assert_eq!(o.get("max-connections"), Some("1000"));
         let text = o.to_my_cnf();
         assert!(text.contains("\ninnodb_buffer_pool_size = 6G\n"), "{text}");

@@ -4,7 +4,8 @@
 //! The two notations disagree: in Kubernetes `G` means 10^9 and `Gi` 2^30, while `mysqld`
 //! reads `G` as 2^30 and rejects `Gi`. So a quantity is parsed with Kubernetes meaning and
 //! written back either with a 1024-based `K`/`M`/`G` suffix when that is exact, or as a
-//! plain byte count. `6Gi` becomes `6G`; `1G` becomes `1000000000`.
+//! plain byte count. `6Gi` becomes `6G`; `1.5Gi` becomes `1536M`. (Values already in
+//! mysqld's own syntax, like `1G`, never reach this module: see `conf_value`.)
 
 use std::fmt;
 

@@ -38,7 +38,12 @@ pub struct Args {
     pub primary_service: Option<String>,
     #[arg(long, env = "BACKUP_USER", required_unless_present = "delete")]
     pub backup_user: Option<String>,
-    #[arg(long, env = "BACKUP_PASSWORD", hide_env_values = true, required_unless_present = "delete")]
+    #[arg(
+        long,
+        env = "BACKUP_PASSWORD",
+        hide_env_values = true,
+        required_unless_present = "delete"
+    )]
     pub backup_password: Option<String>,
     /// Delete this stored backup and exit.
     #[arg(long, value_name = "URL")]
@@ -55,7 +60,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let compression = Compression::parse(&args.compression).with_context(|| {
-        format!("--compression `{}`: use zstd, gzip or none", args.compression)
+        format!(
+            "--compression `{}`: use zstd, gzip or none",
+            args.compression
+        )
     })?;
     let destination = match (&args.destination, &args.backup_url) {
         (Some(d), _) => ObjectUrl::parse("--destination", d)?,

@@ -13,15 +13,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use ::controller::lease::{self, LeaseConfig};
+use ::controller::metrics::Metrics;
+use ::controller::runtime::{RuntimeOptions, run_clusters};
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use clap::ArgAction;
-use ::controller::lease::{self, LeaseConfig};
-use ::controller::metrics::Metrics;
-use ::controller::runtime::{RuntimeOptions, run_clusters};
 use k8s_openapi::api::coordination::v1::Lease;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
@@ -90,7 +90,9 @@ async fn metrics(State(reg): State<Arc<Registry>>) -> (StatusCode, String) {
 
 async fn serve(port: u16, app: Router, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     let addr = SocketAddr::from(([0, 0, 0, 0], port));
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = stop.wait_for(|s| *s).await;
@@ -103,7 +105,9 @@ async fn signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
             Ok(s) => s,
             Err(e) => {
                 warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the controller");
@@ -124,22 +128,36 @@ async fn signal() {
 
 async fn main_loop(args: Args) -> anyhow::Result<()> {
     if let Some(path) = &args.default_plugins {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading --default-plugins {}", path.display()))?;
-        let defaults: Vec<api::PluginSpec> = serde_yaml_ng::from_str(&text)
-            .with_context(|| format!("--default-plugins {}: expected a list of spec.plugins entries", path.display()))?;
-        info!(count = defaults.len(), "operator-wide default modules read (not attached yet)");
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --default-plugins {}", path.display()))?;
+        let defaults: Vec<api::PluginSpec> = serde_yaml_ng::from_str(&text).with_context(|| {
+            format!(
+                "--default-plugins {}: expected a list of spec.plugins entries",
+                path.display()
+            )
+        })?;
+        info!(
+            count = defaults.len(),
+            "operator-wide default modules read (not attached yet)"
+        );
     }
-    let client = kube::Client::try_default().await.context("connecting to the Kubernetes API (in-cluster or kubeconfig)")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API (in-cluster or kubeconfig)")?;
 
     let mut registry = Registry::default();
     let m = Metrics::register(&mut registry);
-    let health = Health { ready: Arc::new(AtomicBool::new(false)) };
+    let health = Health {
+        ready: Arc::new(AtomicBool::new(false)),
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let health_app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(health.clone());
-    let metrics_app = Router::new().route("/metrics", get(metrics)).with_state(Arc::new(registry));
+    let metrics_app = Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(Arc::new(registry));
     let health_srv = tokio::spawn(serve(args.health_port, health_app, stop_rx.clone()));
     let metrics_srv = tokio::spawn(serve(args.metrics_port, metrics_app, stop_rx.clone()));
     // Standby replicas are ready too: they serve probes and wait for the Lease.
@@ -148,7 +166,8 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
     let lease_cfg = LeaseConfig {
         namespace: args.leader_election_namespace.clone(),
         name: args.leader_election_id.clone(),
-        identity: std::env::var("POD_NAME").unwrap_or_else(|_| format!("mysql-operator-{}", std::process::id())),
+        identity: std::env::var("POD_NAME")
+            .unwrap_or_else(|_| format!("mysql-operator-{}", std::process::id())),
         duration: Duration::from_secs(15),
         renew_every: Duration::from_secs(5),
     };
@@ -181,7 +200,10 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
     let opts = RuntimeOptions {
         namespace: Some(args.namespace.trim().to_string()).filter(|n| !n.is_empty()),
         concurrency: args.max_concurrent_reconciles.max(1),
-        cluster: ::controller::Options { sidecar_image: args.sidecar_image.clone(), cleanup_pvcs: args.cleanup_pvcs },
+        cluster: ::controller::Options {
+            sidecar_image: args.sidecar_image.clone(),
+            cleanup_pvcs: args.cleanup_pvcs,
+        },
     };
     let lost = Arc::new(AtomicBool::new(false));
     let stop_controller = {
@@ -209,7 +231,9 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
         }
     }
     if lost.load(Ordering::Relaxed) {
-        anyhow::bail!("leadership lost: exiting so the Deployment restarts this replica as a standby");
+        anyhow::bail!(
+            "leadership lost: exiting so the Deployment restarts this replica as a standby"
+        );
     }
     Ok(())
 }
@@ -217,7 +241,10 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
 /// Run the controller until SIGTERM/SIGINT (or loss of leadership, then exit 1 so the
 /// Deployment restarts it as a standby).
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     rt.block_on(main_loop(args))?;
     Ok(ExitCode::SUCCESS)
 }

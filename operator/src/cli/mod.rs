@@ -3,17 +3,26 @@
 //! Adding a subcommand: a module here with an `Args` struct (clap) and
 //! `run(args) -> anyhow::Result<ExitCode>`, one variant in [`Command`], one arm in [`run`].
 
+mod agent;
+mod backup;
+mod controller;
 mod crd;
+mod init;
+mod plugin;
 mod render;
-mod validate;
 mod sandbox;
+mod validate;
 mod version;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "mysql-operator", version, about = "Kubernetes operator for MySQL and MariaDB clusters (presslabs-compatible, Wasm policies)")]
+#[command(
+    name = "mysql-operator",
+    version,
+    about = "Kubernetes operator for MySQL and MariaDB clusters (presslabs-compatible, Wasm policies)"
+)]
 pub struct Cli {
     /// Log output format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "MYSQL_OPERATOR_LOG_FORMAT")]
@@ -40,6 +49,16 @@ pub enum Command {
     Validate(validate::Args),
     /// Print the objects the operator would create for the MysqlClusters in FILE, as YAML.
     Render(render::Args),
+    /// Run the operator: reconcilers, HA, backups, policy modules (the chart's Deployment).
+    Controller(controller::Args),
+    /// Run the sidecar beside mysqld: /health, /ready, the /xbackup clone and backup stream.
+    Agent(agent::Args),
+    /// Prepare a pod's data dir (clone, restore or fresh) and render its config and init script.
+    Init(init::Args),
+    /// Stream a backup from a healthy node's agent to S3.
+    Backup(backup::Args),
+    /// Policy-module author tools: inspect a module, run one of its hooks.
+    Plugin(plugin::Args),
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -49,6 +68,11 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Crd(args) => crd::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Render(args) => render::run(args),
+        Command::Controller(args) => controller::run(args),
+        Command::Agent(args) => agent::run(args),
+        Command::Init(args) => init::run(args),
+        Command::Backup(args) => backup::run(args),
+        Command::Plugin(args) => plugin::run(args),
     }
 }
 
