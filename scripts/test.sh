@@ -13,4 +13,7 @@ echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked --no-fail-fast
+echo "==> plugin SDK (its own wasm-guest workspace)"
+(cd plugins && cargo test --locked -p mysql-operator-policy-sdk)
+echo "==> chart"
 bash scripts/test-chart.sh  # chart: helm lint/template, kubernetes-validate, bad values, CRDs == `mysql-operator crd`
