@@ -175,15 +175,14 @@ async fn parent() {
         let status_path = format!("/proc/{}/status", child.id());
         let mut peak_kib = 0u64;
         let status = loop {
-            if let Ok(text) = std::fs::read_to_string(&status_path) {
-                if let Some(v) = text
+            if let Ok(text) = std::fs::read_to_string(&status_path)
+                && let Some(v) = text
                     .lines()
                     .find(|l| l.starts_with("VmHWM:"))
                     .and_then(|l| l.split_whitespace().nth(1))
                     .and_then(|v| v.parse::<u64>().ok())
-                {
-                    peak_kib = peak_kib.max(v);
-                }
+            {
+                peak_kib = peak_kib.max(v);
             }
             if let Some(s) = child.try_wait().unwrap() {
                 break s;

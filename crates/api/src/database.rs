@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::status::ConditionStatus;
 
 /// Desired state of a database.
+// kube-derive takes one `printcolumn(...)` per column; clippy reads their repeated
+// `type_` keys as duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "mysql.presslabs.org",

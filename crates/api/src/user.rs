@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::database::{ClusterReference, ResourceCondition};
 
 /// Desired state of a user account.
+// kube-derive takes one `printcolumn(...)` per column; clippy reads their repeated
+// `type_` keys as duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "mysql.presslabs.org",

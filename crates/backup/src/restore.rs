@@ -228,10 +228,10 @@ pub fn gtid_position(dir: &Path) -> Result<Option<String>, BackupError> {
         }
     }
     for name in SLAVE_INFO {
-        if let Some(text) = read_opt(&dir.join(name))? {
-            if let Some(gtid) = parse_slave_info(&text) {
-                return Ok(Some(gtid));
-            }
+        if let Some(text) = read_opt(&dir.join(name))?
+            && let Some(gtid) = parse_slave_info(&text)
+        {
+            return Ok(Some(gtid));
         }
     }
     let any = BINLOG_INFO

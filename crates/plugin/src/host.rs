@@ -273,10 +273,10 @@ impl Host {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "policy module compiled"
                 );
-                if let Some(path) = &disk {
-                    if let Err(e) = write_cache(path, &c) {
-                        tracing::warn!(path = %path.display(), error = %e, "cannot write compiled-module cache");
-                    }
+                if let Some(path) = &disk
+                    && let Err(e) = write_cache(path, &c)
+                {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot write compiled-module cache");
                 }
                 c
             }

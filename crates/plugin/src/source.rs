@@ -89,17 +89,16 @@ pub fn decode(
     pin: Option<&str>,
     cap: u64,
 ) -> Result<(Vec<u8>, String), LoadError> {
-    if let Some(p) = pin {
-        if p.len() != 64
+    if let Some(p) = pin
+        && (p.len() != 64
             || !p
                 .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(LoadError::BadPin {
-                module: module.into(),
-                pin: p.into(),
-            });
-        }
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    {
+        return Err(LoadError::BadPin {
+            module: module.into(),
+            pin: p.into(),
+        });
     }
     let assembled;
     let stored: &[u8] = match bytes {
@@ -111,14 +110,14 @@ pub fn decode(
     };
     let raw = decompress(module, stored, cap)?;
     let digest = sha256_hex(&raw);
-    if let Some(expected) = pin {
-        if expected != digest {
-            return Err(LoadError::DigestMismatch {
-                module: module.into(),
-                expected: expected.into(),
-                actual: digest,
-            });
-        }
+    if let Some(expected) = pin
+        && expected != digest
+    {
+        return Err(LoadError::DigestMismatch {
+            module: module.into(),
+            expected: expected.into(),
+            actual: digest,
+        });
     }
     Ok((raw, digest))
 }

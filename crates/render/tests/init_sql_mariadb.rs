@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use mysql_async::prelude::Queryable;
 use mysql_operator_render::init_sql::{fill_placeholders, init_sql_template};
 use mysql_operator_render::mycnf::{ServerFlavor, ServerVersion};
-use mysql_operator_testkit::mariadb::{MariaDb, Options};
+use testkit::mariadb::{MariaDb, Options};
 
 async fn one_string(conn: &mut mysql_async::Conn, sql: &str) -> String {
     let v: Option<Option<String>> = conn
