@@ -204,7 +204,7 @@ mod tests {
         let sql = init_sql_template(ServerFlavor::Percona, v("8.0.20"), &[]);
         let lines: Vec<&str> = sql.lines().collect();
         assert_eq!(
-            lines[1], "SET @@SESSION.SQL_LOG_BIN = 0;",
+            lines[0], "SET @@SESSION.SQL_LOG_BIN = 0;",
             "binlog off before anything else"
         );
         assert!(sql.contains("CREATE DATABASE IF NOT EXISTS `sys_operator`;"));

@@ -121,14 +121,14 @@ impl Servers {
         })
     }
 
-    /// Kill every client session except replication and our own.
+    /// Kill every client session except replication and our own. Sessions of the admin
+    /// user are killed too: the heartbeat writer (and any other admin session) can be stuck
+    /// waiting for a semi-sync ack, and such a session keeps `read_only` from being set.
+    /// The engine's other admin connections simply reconnect.
     pub async fn kill_clients(&self, c: &mut Conn, node: &str) -> Result<usize, ExecError> {
         let q = self
             .flavor
-            .select_client_connections(&[
-                self.creds.admin_user.as_str(),
-                self.creds.repl_user.as_str(),
-            ])
+            .select_client_connections(&[self.creds.repl_user.as_str()])
             .map_err(|e| ExecError::Refused(e.to_string()))?;
         let ids: Vec<u64> = c.query(q).await.map_err(|e| ExecError::Node {
             node: node.into(),
