@@ -31,54 +31,59 @@ fn service(metadata: ObjectMeta, spec: ServiceSpec) -> Service {
     }
 }
 
-/// `<c>-mysql`: every healthy node, for reads that tolerate any member.
-pub fn healthy_service(ctx: &Ctx) -> Service {
+/// A ClusterIP Service of the cluster, told apart by presslabs' `service-type` label and
+/// selecting the cluster's pods that carry `labels`.
+fn cluster_ip_service(
+    ctx: &Ctx,
+    name: String,
+    service_type: &str,
+    labels: &[(&str, &str)],
+    ports: Vec<ServicePort>,
+) -> Service {
     service(
-        ctx.owned_meta(
-            ctx.names.healthy_service(),
-            &[("mysql.presslabs.org/service-type", "ready-nodes")],
-        ),
+        ctx.owned_meta(name, &[("mysql.presslabs.org/service-type", service_type)]),
         ServiceSpec {
             type_: Some("ClusterIP".into()),
-            selector: Some(ctx.selector_with(&[(HEALTHY_LABEL, "yes")])),
-            ports: Some(vec![port(MYSQL_PORT_NAME, MYSQL_PORT)]),
+            selector: Some(ctx.selector_with(labels)),
+            ports: Some(ports),
             ..ServiceSpec::default()
         },
+    )
+}
+
+/// `<c>-mysql`: every healthy node, for reads that tolerate any member.
+pub fn healthy_service(ctx: &Ctx) -> Service {
+    cluster_ip_service(
+        ctx,
+        ctx.names.healthy_service(),
+        "ready-nodes",
+        &[(HEALTHY_LABEL, "yes")],
+        vec![port(MYSQL_PORT_NAME, MYSQL_PORT)],
     )
 }
 
 /// `<c>-mysql-master`: the one writable primary.
 pub fn master_service(ctx: &Ctx) -> Service {
-    service(
-        ctx.owned_meta(
-            ctx.names.master_service(),
-            &[("mysql.presslabs.org/service-type", "master")],
-        ),
-        ServiceSpec {
-            type_: Some("ClusterIP".into()),
-            selector: Some(ctx.selector_with(&[(ROLE_LABEL, "master")])),
-            ports: Some(vec![port(MYSQL_PORT_NAME, MYSQL_PORT)]),
-            ..ServiceSpec::default()
-        },
+    cluster_ip_service(
+        ctx,
+        ctx.names.master_service(),
+        "master",
+        &[(ROLE_LABEL, "master")],
+        vec![port(MYSQL_PORT_NAME, MYSQL_PORT)],
     )
 }
 
 /// `<c>-mysql-replicas`: healthy replicas only, plus the agent port peers clone from.
 pub fn replicas_service(ctx: &Ctx) -> Service {
-    service(
-        ctx.owned_meta(
-            ctx.names.replicas_service(),
-            &[("mysql.presslabs.org/service-type", "ready-replicas")],
-        ),
-        ServiceSpec {
-            type_: Some("ClusterIP".into()),
-            selector: Some(ctx.selector_with(&[(ROLE_LABEL, "replica"), (HEALTHY_LABEL, "yes")])),
-            ports: Some(vec![
-                port(MYSQL_PORT_NAME, MYSQL_PORT),
-                port(AGENT_PORT_NAME, AGENT_PORT),
-            ]),
-            ..ServiceSpec::default()
-        },
+    cluster_ip_service(
+        ctx,
+        ctx.names.replicas_service(),
+        "ready-replicas",
+        &[(ROLE_LABEL, "replica"), (HEALTHY_LABEL, "yes")],
+        vec![
+            port(MYSQL_PORT_NAME, MYSQL_PORT),
+            port(AGENT_PORT_NAME, AGENT_PORT),
+        ],
     )
 }
 
