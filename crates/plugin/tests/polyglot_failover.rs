@@ -23,8 +23,11 @@ struct Loaded {
     first_load: Duration,
 }
 
+/// One slot per language, filled by the first test that needs it.
+type Slots = Mutex<BTreeMap<Lang, Arc<OnceLock<Arc<Loaded>>>>>;
+
 fn loaded(lang: Lang) -> Arc<Loaded> {
-    static SLOTS: OnceLock<Mutex<BTreeMap<Lang, Arc<OnceLock<Arc<Loaded>>>>>> = OnceLock::new();
+    static SLOTS: OnceLock<Slots> = OnceLock::new();
     let slot = SLOTS
         .get_or_init(Default::default)
         .lock()

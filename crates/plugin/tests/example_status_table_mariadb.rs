@@ -14,28 +14,33 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use testkit::mariadb::{MariaDb, Node, REPL_PASSWORD, REPL_USER, ROOT_PASSWORD};
 
-/// The operator's default init script for the status table (crates/render `init_sql`,
-/// without the accounts): binlog off, then create what is missing and mark the node.
-const DEFAULT_SCRIPT: &str =
-    "-- Rendered by mysql-operator; runs at every mysqld start (init-file).
-SET @@SESSION.SQL_LOG_BIN = 0;
+/// The operator's default init script for the status table, in the shape `crates/render`
+/// `init_sql_template` writes it (one statement per line, what `init-file` reads), without
+/// the accounts: binlog off, then create what is missing and mark the node.
+const DEFAULT_SCRIPT: &str = "SET @@SESSION.SQL_LOG_BIN = 0;
 CREATE DATABASE IF NOT EXISTS `sys_operator`;
-CREATE TABLE IF NOT EXISTS `sys_operator`.`status` (
-  name varchar(64) NOT NULL PRIMARY KEY,
-  value varchar(8192) NOT NULL
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+CREATE TABLE IF NOT EXISTS `sys_operator`.`status` (name varchar(64) NOT NULL PRIMARY KEY, value varchar(8192) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 REPLACE INTO `sys_operator`.`status` VALUES ('configured', '0');
 ";
 
 /// Runs SQL on a node with the `mariadb` client over its socket, as an init step would.
 fn sql(node: &Node, script: &str) -> Result<String, String> {
+    client(node, script, "--skip-column-names")
+}
+
+/// `sql` with column names kept (`\G` output then reads `Name: value`).
+fn sql_named(node: &Node, script: &str) -> Result<String, String> {
+    client(node, script, "--column-names")
+}
+
+fn client(node: &Node, script: &str, names: &str) -> Result<String, String> {
     let mut child = Command::new("mariadb")
         .arg(format!("--socket={}", node.socket.display()))
         .args([
             "--user=root",
             &format!("--password={ROOT_PASSWORD}"),
             "--batch",
-            "--skip-column-names",
+            names,
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -178,8 +183,27 @@ fn replica_cloned_without_status_table_starts_cleanly_with_the_module() {
             .expect("create"),
         "{script}"
     );
+    // As the operator runs it: mysqld's `init-file` at the next start of the replica.
     let before = must(replica, "SELECT @@gtid_binlog_pos;");
-    must(replica, &script);
+    let init_file = scratch.path().join("init.sql");
+    std::fs::write(&init_file, &script).unwrap();
+    {
+        use std::io::Write;
+        let mut cnf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&db.node(1).cnf)
+            .unwrap();
+        writeln!(cnf, "[mariadbd]\ninit-file={}", init_file.display()).unwrap();
+    }
+    let log_start = std::fs::metadata(&db.node(1).error_log).map_or(0, |m| m.len() as usize);
+    db.node_mut(1).restart();
+    let replica = db.node(1);
+    let log = std::fs::read(&replica.error_log).unwrap();
+    let log = String::from_utf8_lossy(&log[log_start.min(log.len())..]).into_owned();
+    assert!(
+        !log.contains("[ERROR]"),
+        "the replica's start with the module's init-file logged errors:\n{log}"
+    );
     assert_eq!(
         must(replica, "SELECT @@gtid_binlog_pos;"),
         before,
@@ -214,7 +238,22 @@ fn replica_cloned_without_status_table_starts_cleanly_with_the_module() {
     );
     let pos = must(db.node(0), "SELECT @@gtid_binlog_pos;");
     let waited = must(replica, &format!("SELECT MASTER_GTID_WAIT('{pos}', 30);"));
-    let status = must(replica, "SHOW SLAVE STATUS\\G");
+    let status = sql_named(replica, "SHOW SLAVE STATUS\\G").unwrap_or_else(|e| panic!("{e}"));
+    let summary: Vec<&str> = status
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            [
+                "Slave_IO_Running:",
+                "Slave_SQL_Running:",
+                "Last_SQL_Errno:",
+                "Gtid_IO_Pos:",
+            ]
+            .iter()
+            .any(|k| l.starts_with(k))
+        })
+        .collect();
+    println!("[status-table] replica after the module's script: {summary:?}");
     assert_eq!(waited, "0", "replica did not reach {pos}:\n{status}");
     assert!(
         status.contains("Slave_SQL_Running: Yes") && status.contains("Last_SQL_Errno: 0"),
