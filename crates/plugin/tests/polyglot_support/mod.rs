@@ -63,7 +63,7 @@ impl Lang {
     fn tool(self) -> &'static [&'static str] {
         match self {
             Lang::Rust => &["rustc", "--version"],
-            Lang::C => &["wit-bindgen", "--version"],
+            Lang::C => &["python3", "-m", "ziglang", "version"],
             Lang::Js => &["npm", "ls", "-g", "--prefix", "", "componentize-qjs"],
             Lang::Python => &["componentize-py", "--version"],
         }
