@@ -1,10 +1,11 @@
 //! Cost of one failover-candidate decision with 5 candidates through the Wasm host (fresh
-//! instance from the cached template + call) next to the same rule in plain Rust; the
+//! instance from the cached template + call, pooled and on demand) next to the same rule
+//! in plain Rust; the
 //! first call after load (compile + instantiate); and the load of a precompiled module.
 //! Prints p50/p99 and the ratio before criterion's own report.
 
 use criterion::Criterion;
-use plugin::{Host, HostConfig, Limits, ModuleBytes, ModuleSpec};
+use plugin::{Host, HostConfig, Limits, ModuleBytes, ModuleSpec, PoolConfig};
 use policy::*;
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -87,6 +88,10 @@ fn main() {
         cache_dir: Some(cache.path().to_path_buf()),
     })
     .expect("host");
+    assert!(
+        host.pool().is_some(),
+        "the instance pool could not be reserved; the figures would be on-demand ones"
+    );
     let spec = ModuleSpec {
         name: "zone".into(),
         bytes: ModuleBytes::Single(bytes),
@@ -124,10 +129,28 @@ fn main() {
         black_box(builtin.choose(black_box(&req)).expect("builtin"));
         native.push(t.elapsed());
     }
+    // The same decision with instances allocated on demand (no pool), for comparison.
+    let on_demand = Host::with_pool(
+        HostConfig::default(),
+        PoolConfig {
+            enabled: false,
+            ..PoolConfig::default()
+        },
+    )
+    .expect("host");
+    let od_module = on_demand.load(&spec).expect("load");
+    let mut od = Vec::new();
+    for _ in 0..5_000 {
+        let t = Instant::now();
+        black_box(od_module.failover(black_box(&req), SETTINGS).expect("call"));
+        od.push(t.elapsed());
+    }
+    let (o50, o99) = percentiles(od);
     let (w50, w99) = percentiles(wasm);
     let (n50, n99) = percentiles(native);
     println!("failover decision, 5 candidates, 20000 calls:");
     println!("  wasm host (fresh instance + call): p50 {w50:?}  p99 {w99:?}");
+    println!("  same, on-demand allocation (5000): p50 {o50:?}  p99 {o99:?}");
     println!("  built-in Rust rule:                p50 {n50:?}  p99 {n99:?}");
     println!(
         "  ratio wasm/built-in at p50: {:.0}x",

@@ -103,6 +103,8 @@ pub enum LoadError {
         "module {module}: settings are not valid JSON: {reason}; fix `settings` of this plugin in the cluster spec"
     )]
     SettingsNotJson { module: String, reason: String },
+    #[error("module {module}: {reason}")]
+    Limits { module: String, reason: String },
     #[error("compiled-module cache at {path}: {reason}")]
     Cache { path: String, reason: String },
 }
@@ -128,7 +130,8 @@ impl LoadError {
             | LoadError::Link { module, .. }
             | LoadError::Call { module, .. }
             | LoadError::SettingsRejected { module, .. }
-            | LoadError::SettingsNotJson { module, .. } => module,
+            | LoadError::SettingsNotJson { module, .. }
+            | LoadError::Limits { module, .. } => module,
             LoadError::Cache { .. } => "",
         }
     }

@@ -8,6 +8,7 @@ use crate::guestlog::LogLimiter;
 use crate::limits::{CallLimiter, Limits};
 use crate::metrics::Metrics;
 use crate::module::{Module, ModuleParts};
+use crate::pool::PoolConfig;
 use crate::source::{self, ModuleBytes};
 use policy::HookName;
 use std::collections::{BTreeSet, HashMap};
@@ -35,7 +36,10 @@ pub struct ModuleSpec {
     pub limits: Limits,
 }
 
-/// Host-wide options.
+/// Host-wide options. The instance pool is sized separately, by the [`PoolConfig`] given
+/// to [`Host::with_pool`]; [`Host::new`] uses its defaults (64 concurrent calls, slots of
+/// 64 MiB of linear memory), and falls back to on-demand allocation with a `warn` log when
+/// the pool cannot be reserved.
 #[derive(Debug, Clone, Default)]
 pub struct HostConfig {
     /// Where compiled modules are kept across restarts; `None` keeps them in memory only.
@@ -124,6 +128,8 @@ pub struct Host {
     cache_dir: Option<PathBuf>,
     engine_key: String,
     metrics: Arc<Metrics>,
+    /// The pool instances come from; `None` when allocating on demand.
+    pool: Option<PoolConfig>,
 }
 
 impl std::fmt::Debug for Host {
@@ -131,14 +137,22 @@ impl std::fmt::Debug for Host {
         f.debug_struct("Host")
             .field("cache_dir", &self.cache_dir)
             .field("engine_key", &self.engine_key)
+            .field("pool", &self.pool)
             .finish()
     }
 }
 
 impl Host {
-    /// Builds the engine (fuel metering, epoch interruption, Cranelift) and the linker, and
-    /// starts the epoch ticker thread, which stops when the host is dropped.
+    /// Builds the engine (fuel metering, epoch interruption, Cranelift, the default
+    /// [`PoolConfig`]) and the linker, and starts the epoch ticker thread, which stops when
+    /// the host is dropped.
     pub fn new(config: HostConfig) -> Result<Arc<Host>, LoadError> {
+        Host::with_pool(config, PoolConfig::default())
+    }
+
+    /// [`Host::new`] with a custom instance pool; if `pool` cannot be reserved, warns and
+    /// allocates instances on demand instead.
+    pub fn with_pool(config: HostConfig, pool: PoolConfig) -> Result<Arc<Host>, LoadError> {
         let mut cfg = Config::new();
         // No GC collector is compiled in (see the workspace features), so GC proposals stay off.
         cfg.wasm_component_model(true)
@@ -146,7 +160,19 @@ impl Host {
             .epoch_interruption(true)
             .parallel_compilation(true)
             .gc_support(false);
-        let engine = Engine::new(&cfg).map_err(|e| cache_err("engine", e))?;
+        let (engine, pool) = if pool.enabled {
+            let mut pooled = cfg.clone();
+            pool.apply(&mut pooled);
+            match Engine::new(&pooled) {
+                Ok(engine) => (engine, Some(pool)),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), instances = pool.instances, "cannot reserve the Wasm instance pool; allocating instances on demand (slower per call)");
+                    (Engine::new(&cfg).map_err(|e| cache_err("engine", e))?, None)
+                }
+            }
+        } else {
+            (Engine::new(&cfg).map_err(|e| cache_err("engine", e))?, None)
+        };
         let mut linker: Linker<HostState> = Linker::new(&engine);
         bindings::Policy::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| cache_err("linker", e))?;
@@ -185,12 +211,18 @@ impl Host {
             cache_dir: config.cache_dir,
             engine_key,
             metrics: Arc::new(Metrics::default()),
+            pool,
         }))
     }
 
     /// Call and failure counters of every module loaded by this host.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The instance pool in use, or `None` when instances are allocated on demand.
+    pub fn pool(&self) -> Option<&PoolConfig> {
+        self.pool.as_ref()
     }
 
     /// Drops the in-memory compiled modules (the on-disk cache stays); for memory pressure
@@ -213,6 +245,12 @@ impl Host {
             spec.sha256.as_deref(),
             spec.limits.max_module_bytes,
         )?;
+        if let Some(reason) = self.pool.as_ref().and_then(|p| p.misfit(&spec.limits)) {
+            return Err(LoadError::Limits {
+                module: name.into(),
+                reason,
+            });
+        }
         let component = self.compile(name, &raw, &digest)?;
         let (hooks, imports_wasi) = inspect(&self.engine, name, &component, &spec.limits)?;
         let pre = self

@@ -15,6 +15,7 @@ mod host;
 pub mod limits;
 pub mod metrics;
 mod module;
+pub mod pool;
 pub mod registry;
 pub mod source;
 
@@ -26,6 +27,7 @@ pub use host::{Host, HostConfig, ModuleSpec};
 pub use limits::Limits;
 pub use metrics::{HookCounters, Metrics};
 pub use module::{CallStats, Module, ModuleInfo};
+pub use pool::PoolConfig;
 pub use registry::{
     AttachmentSpec, AttachmentStatus, EventSink, FailurePolicy, LogEvents, PluginEvent, Registry,
     SyncOutcome,

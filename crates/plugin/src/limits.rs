@@ -106,6 +106,20 @@ impl wasmtime::ResourceLimiter for CallLimiter {
         Ok(true)
     }
 
+    // A growth the limiter allowed can still fail (the pool's slot ceiling, the module's own
+    // declared maximum): trap rather than hand the module a -1 it may not check.
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        let msg = format!("linear memory could not grow: {error:#}");
+        self.hit.get_or_insert_with(|| msg.clone());
+        Err(wasmtime::Error::msg(msg))
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        let msg = format!("table could not grow: {error:#}");
+        self.hit.get_or_insert_with(|| msg.clone());
+        Err(wasmtime::Error::msg(msg))
+    }
+
     fn instances(&self) -> usize {
         self.instances
     }

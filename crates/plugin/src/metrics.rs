@@ -22,7 +22,12 @@ pub struct Metrics {
 impl Metrics {
     pub(crate) fn call(&self, module: &str, hook: HookName) {
         if let Ok(mut m) = self.inner.lock() {
-            m.entry((module.to_string(), hook)).or_default().calls += 1;
+            // Called on every hook call: look up without allocating the key.
+            if let Some((_, c)) = m.iter_mut().find(|((n, h), _)| n == module && *h == hook) {
+                c.calls += 1;
+            } else {
+                m.entry((module.to_string(), hook)).or_default().calls += 1;
+            }
         }
     }
 

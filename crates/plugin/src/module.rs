@@ -61,6 +61,10 @@ pub struct Module {
     log: Arc<LogLimiter>,
     metrics: Arc<Metrics>,
     last_stats: std::sync::Mutex<CallStats>,
+    /// Fuel given to each call (`u64::MAX` when metering is off), computed once.
+    fuel: u64,
+    /// Epoch ticks until a call's deadline, computed once.
+    ticks: u64,
 }
 
 impl std::fmt::Debug for Module {
@@ -112,6 +116,17 @@ impl Module {
             .then(|| ex::failover_candidate::GuestIndices::new(&p.pre))
             .transpose()
             .map_err(link)?;
+        let fuel = if p.limits.fuel == 0 {
+            u64::MAX
+        } else {
+            p.limits.fuel
+        };
+        let ticks = p
+            .limits
+            .timeout_ms
+            .div_ceil(EPOCH_TICK.as_millis() as u64)
+            .max(1)
+            + 1;
         let mut m = Module {
             log: Arc::new(LogLimiter::new(&p.name)),
             info: ModuleInfo {
@@ -130,6 +145,8 @@ impl Module {
             failover,
             metrics: p.metrics,
             last_stats: std::sync::Mutex::new(CallStats::default()),
+            fuel,
+            ticks,
         };
         // Instantiating once here also loads every exported hook, so type mismatches and
         // start-up traps surface at attach time, not during a failover.
@@ -387,18 +404,8 @@ impl Module {
         let engine = self.pre.component().engine();
         let mut store = Store::new(engine, HostState::new(&self.limits, self.log.clone()));
         store.limiter(|s| &mut s.limiter);
-        let fuel = if self.limits.fuel == 0 {
-            u64::MAX
-        } else {
-            self.limits.fuel
-        };
-        let ticks = self
-            .limits
-            .timeout_ms
-            .div_ceil(EPOCH_TICK.as_millis() as u64)
-            .max(1)
-            + 1;
-        store.set_epoch_deadline(ticks);
+        let fuel = self.fuel;
+        store.set_epoch_deadline(self.ticks);
         store.epoch_deadline_trap();
         let result = store.set_fuel(fuel).and_then(|()| {
             let instance = self.pre.instantiate(&mut store)?;
@@ -426,6 +433,14 @@ impl Module {
             return HookError::Memory {
                 module,
                 message: hit.clone(),
+            };
+        }
+        if let Some(full) = e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+            return HookError::Unavailable {
+                module,
+                message: format!(
+                    "{full}: too many hook calls at once for the host's instance pool; start the host with a larger PoolConfig.instances"
+                ),
             };
         }
         match e.downcast_ref::<Trap>() {
