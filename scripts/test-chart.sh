@@ -3,7 +3,7 @@
 # the presslabs values file (../shared/examples/values.yaml, verbatim) and a values file
 # using every option; every rendered manifest validated with `kubernetes-validate --strict`
 # against the bundled Kubernetes schemas (offline); structural checks (security context,
-# probes, RBAC rules equal to the controller's needs, Role vs ClusterRole, ServiceMonitor
+# probes, RBAC rules equal to `mysql-operator rbac` (the controller's code), Role vs ClusterRole, ServiceMonitor
 # selects the metrics Service); bad values that must fail with a clear message; and the
 # rendered CRDs compared with `mysql-operator crd` output.
 #
@@ -49,6 +49,7 @@ fi
 cat >"$work/checks.py" <<'PY'
 """Structural checks on rendered manifests. Prints PASS/FAIL lines, one per check."""
 import json
+import os
 import sys
 
 import jsonschema
@@ -77,29 +78,24 @@ def one(docs, kind):
     return found[0]
 
 
-# What `mysql-operator controller` needs (issue 7): (apiGroup, resource) -> verbs. The
-# chart's rules must equal this exactly: nothing missing, nothing extra. Change both together.
-NEEDS = {
-    ("mysql.presslabs.org", "mysqlclusters"): {"get", "list", "watch", "patch"},
-    ("mysql.presslabs.org", "mysqlbackups"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("mysql.presslabs.org", "mysqldatabases"): {"get", "list", "watch", "patch"},
-    ("mysql.presslabs.org", "mysqlusers"): {"get", "list", "watch", "patch"},
-    **{("mysql.presslabs.org", f"{k}/status"): {"get", "patch", "update"}
-       for k in ("mysqlclusters", "mysqlbackups", "mysqldatabases", "mysqlusers")},
-    **{("mysql.presslabs.org", f"{k}/finalizers"): {"update"}
-       for k in ("mysqlclusters", "mysqlbackups", "mysqldatabases", "mysqlusers")},
-    ("apps", "statefulsets"): {"get", "list", "watch", "create", "patch"},
-    ("", "services"): {"get", "list", "watch", "create", "patch"},
-    ("", "configmaps"): {"get", "list", "watch", "create", "patch"},
-    ("", "secrets"): {"get", "list", "watch", "create", "patch"},
-    ("", "pods"): {"get", "list", "watch", "patch", "delete"},
-    ("", "persistentvolumeclaims"): {"list", "delete"},
-    ("policy", "poddisruptionbudgets"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("batch", "jobs"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("events.k8s.io", "events"): {"create", "patch"},
-    ("", "events"): {"create", "patch"},
-}
-LEASE_NEEDS = {("coordination.k8s.io", "leases"): {"get", "list", "watch", "create", "update", "patch"}}
+# What `mysql-operator controller` needs: `mysql-operator rbac` output (the controller's
+# `rbac::required_rules()`), as (apiGroup, resource) -> verbs. The chart's rules must equal
+# it exactly: nothing missing, nothing extra. Leases go to the leader-election Role only.
+LEASE_GROUP = "coordination.k8s.io"
+
+
+def code_needs():
+    path = os.environ.get("RBAC_JSON", "")
+    if not path:
+        raise ValueError("no `mysql-operator rbac` output (see the 'mysql-operator rbac runs' check)")
+    with open(path) as f:
+        rules = json.load(f)
+    needs = {}
+    for r in rules:
+        needs.setdefault((r["apiGroup"], r["resource"]), set()).update(r["verbs"])
+    main = {k: v for k, v in needs.items() if k[0] != LEASE_GROUP}
+    leases = {k: v for k, v in needs.items() if k[0] == LEASE_GROUP}
+    return main, leases
 
 
 def flatten(rules):
@@ -170,26 +166,28 @@ def common(docs, ns):
     sa = by_kind(docs, "ServiceAccount")
     if sa:
         check("pod uses the chart's ServiceAccount", spec["serviceAccountName"] == sa[0]["metadata"]["name"])
-    # RBAC: no wildcards anywhere, main rules == NEEDS, leases only in the release namespace.
+    # RBAC: no wildcards anywhere, main rules == `mysql-operator rbac`, leases only in the release namespace.
     roles = by_kind(docs, "ClusterRole") + by_kind(docs, "Role")
     for r in roles:
         wild = [f for rule in r.get("rules", []) for f in ("apiGroups", "resources", "verbs") if "*" in rule.get(f, [])]
         check(f"no wildcard in {r['kind']}/{r['metadata']['name']}", not wild, f"'*' in {wild}")
     main = [r for r in roles if not r["metadata"]["name"].endswith("-leader-election")]
     check("one main (Cluster)Role", len(main) == 1, f"found {len(main)}")
+    needs, lease_needs = code_needs()
     if main:
         got = flatten(main[0]["rules"])
-        want = dict(NEEDS)
+        want = dict(needs)
         if argv.get("cleanup-pvcs") == "false":  # no PVC cleanup, no permission to delete PVCs
-            del want[("", "persistentvolumeclaims")]
-        check("RBAC rules equal the controller's needs", got == want, diff(got, want))
+            want.pop(("", "persistentvolumeclaims"), None)
+        check("RBAC rules equal `mysql-operator rbac` (the controller's code)", got == want, diff(got, want))
     le = [r for r in roles if r["metadata"]["name"].endswith("-leader-election")]
     if argv.get("leader-elect") == "true":
         check("leader-election Role in the release namespace",
               len(le) == 1 and le[0]["kind"] == "Role" and le[0]["metadata"]["namespace"] == ns)
         if le:
             got = flatten(le[0]["rules"])
-            check("leader-election rules are exactly Leases", got == LEASE_NEEDS, diff(got, LEASE_NEEDS))
+            check("`mysql-operator rbac` names the Leases leader election uses", bool(lease_needs))
+            check("leader-election rules are exactly the code's Lease rules", got == lease_needs, diff(got, lease_needs))
     for b in by_kind(docs, "ClusterRoleBinding") + by_kind(docs, "RoleBinding"):
         ref = b["roleRef"]
         check(f"{b['kind']}/{b['metadata']['name']} refers to a rendered role",
@@ -389,7 +387,7 @@ render() {
   return 1
 }
 
-# --- the binary (for the CRD comparison) ---------------------------------------------------
+# --- the binary (CRD and RBAC comparisons) --------------------------------------------------
 crd_out=""
 bin=${MYSQL_OPERATOR_BIN:-}
 if [ -z "$bin" ]; then
@@ -405,6 +403,20 @@ if [ -n "$bin" ]; then
     crd_out="$work/crd-output.yaml"
   else
     fail "mysql-operator crd runs" "$bin crd failed: $(head -3 "$work/crd.err" | tr '\n' ' ')"
+  fi
+fi
+# The controller's RBAC needs, from the code (`controller::rbac::required_rules()`).
+if [ -n "$bin" ]; then
+  if "$bin" rbac >"$work/rbac.json" 2>"$work/rbac.err" && python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r and all({"apiGroup","resource","verbs"} <= set(x) for x in r)' "$work/rbac.json" 2>>"$work/rbac.err"; then
+    pass "mysql-operator rbac runs ($(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$work/rbac.json") resources)"
+    export RBAC_JSON="$work/rbac.json"
+  else
+    fail "mysql-operator rbac runs" "$bin rbac failed or printed no rules: $(head -3 "$work/rbac.err" | tr '\n' ' ')"
+  fi
+  if "$bin" rbac --format yaml --name t-mysql-operator --namespace mysql-operator >"$work/rbac.yaml" 2>"$work/rbac.err"; then
+    validate "mysql-operator rbac --format yaml" "$work/rbac.yaml"
+  else
+    fail "mysql-operator rbac --format yaml" "$(head -3 "$work/rbac.err" | tr '\n' ' ')"
   fi
 fi
 generated="$chart/generated/crds.yaml"
@@ -478,6 +490,54 @@ if [ -n "$crd_out" ] && [ -s "$generated" ] && [ -s "$work/default.yaml" ]; then
   pycheck plugins-vs-crd "$crd_out" "$work/full-values.yaml" "$chart/values.schema.json"
 else
   fail "CRD comparison" "needs both \`mysql-operator crd\` output and $generated (see above)"
+fi
+
+# --- every value is documented in the chart README -----------------------------------------------
+missing_doc=$(python3 - "$chart/values.schema.json" "$chart/README.md" <<'PY'
+import json, sys
+props = json.load(open(sys.argv[1]))["properties"]
+readme = open(sys.argv[2]).read()
+print(" ".join(k for k in sorted(props) if f"`{k}" not in readme))
+PY
+)
+if [ -z "$missing_doc" ]; then
+  pass "every top-level value of values.schema.json is in the chart README"
+else
+  fail "chart README documents every value" "missing: $missing_doc"
+fi
+
+# --- default policy modules: the controller reads what the chart mounts -------------------------
+# The ConfigMap data the chart renders (full values) is fed to `mysql-operator controller
+# --default-plugins` as the Deployment passes it: the controller must accept it (it then
+# waits for an API server, which is not here) and count both modules; a duplicated entry
+# must stop it at start.
+if [ -n "$bin" ] && [ -s "$work/full.yaml" ]; then
+  python3 - "$work/full.yaml" "$work/default-plugins.yaml" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+cm = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-default-plugins")]
+open(sys.argv[2], "w").write(cm[0]["data"]["default-plugins.yaml"] if cm else "")
+PY
+  port=$((20000 + RANDOM % 20000))
+  out=$(env -u KUBERNETES_SERVICE_HOST KUBECONFIG=/nonexistent RUST_LOG=info timeout 5 "$bin" controller \
+    --log-format=text --leader-elect=false --health-port=$port --metrics-port=$((port + 1)) \
+    --default-plugins="$work/default-plugins.yaml" 2>&1)
+  rc=$?
+  if [ $rc -eq 124 ] && grep -q 'operator-wide default modules.*count=2' <<<"$out"; then
+    pass "controller reads the chart's default-plugins ConfigMap (2 modules) and keeps running"
+  else
+    fail "controller reads the chart's default-plugins ConfigMap" "exit $rc (124 = still running, wanted): $(tail -5 <<<"$out" | tr '\n' ' ')"
+  fi
+  cat "$work/default-plugins.yaml" "$work/default-plugins.yaml" >"$work/dup-plugins.yaml"
+  out=$(env -u KUBERNETES_SERVICE_HOST KUBECONFIG=/nonexistent timeout 5 "$bin" controller \
+    --leader-elect=false --health-port=$port --metrics-port=$((port + 1)) \
+    --default-plugins="$work/dup-plugins.yaml" 2>&1)
+  rc=$?
+  if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q 'dup-plugins.yaml' <<<"$out"; then
+    pass "controller refuses a default-plugins file listing a module twice, naming the file"
+  else
+    fail "controller refuses a bad default-plugins file" "exit $rc: $(tail -5 <<<"$out" | tr '\n' ' ')"
+  fi
 fi
 
 # --- bad values: each must fail, naming the problem ------------------------------------------

@@ -17,3 +17,5 @@ echo "==> plugin SDK (its own wasm-guest workspace)"
 (cd plugins && cargo test --locked -p mysql-operator-policy-sdk)
 echo "==> chart"
 bash scripts/test-chart.sh  # chart: helm lint/template, kubernetes-validate, bad values, CRDs == `mysql-operator crd`
+echo "==> README commands"
+bash scripts/test-readme.sh  # the README blocks marked <!-- ci: run --> (sandbox, CLI, chart rendering), run as written
