@@ -3,12 +3,15 @@
 //! a real API server and against the in-memory one the tests use.
 
 pub mod accounts;
+pub mod backup;
 pub mod cluster;
 pub mod conditions;
 pub mod desired;
+pub mod ha;
 pub mod lease;
 pub mod metrics;
 pub mod plugins;
+pub mod rbac;
 pub mod runtime;
 pub mod secret;
 pub mod store;

@@ -2,6 +2,11 @@
 //! plugin loads and failures by module, failovers, switchovers and backups. One
 //! [`Metrics`] per process, rendered by the `/metrics` endpoint.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use plugin::metrics::HookCounters;
+use policy::HookName;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -26,12 +31,27 @@ pub struct PluginLabels {
     pub hook: String,
 }
 
+/// Labels of plugin call failures: module, hook and the kind of failure (`trap`,
+/// `timeout`, `memory`, `invalid-output`, `rejected`, `unavailable`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginFailureLabels {
+    /// The module name.
+    pub module: String,
+    /// The hook called.
+    pub hook: String,
+    /// What went wrong.
+    pub kind: String,
+}
+
 /// Labels naming a cluster (`namespace/name`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ClusterLabels {
     /// `namespace/name`.
     pub cluster: String,
 }
+
+/// Host counter values already copied, by (module, hook, failure kind or `""` for calls).
+type CopiedCounters = HashMap<(String, String, String), u64>;
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
@@ -64,6 +84,10 @@ pub struct Metrics {
     pub backup_seconds: HistogramFamily<ClusterLabels>,
     /// Backup sizes in bytes.
     pub backup_bytes: Family<ClusterLabels, Counter>,
+    /// Plugin call failures by module, hook and kind (copied from the Wasm host).
+    pub plugin_call_failures: Family<PluginFailureLabels, Counter>,
+    /// What [`Metrics::copy_plugin_host`] already copied, so counters only grow by deltas.
+    plugin_host_copied: Arc<Mutex<CopiedCounters>>,
 }
 
 impl Default for Metrics {
@@ -79,6 +103,8 @@ impl Default for Metrics {
             switchovers: Family::default(),
             backup_seconds: Family::new_with_constructor(duration_histogram),
             backup_bytes: Family::default(),
+            plugin_call_failures: Family::default(),
+            plugin_host_copied: Arc::default(),
         }
     }
 }
@@ -129,7 +155,53 @@ impl Metrics {
             "Bytes of completed backups",
             m.backup_bytes.clone(),
         );
+        r.register(
+            "plugin_call_failures",
+            "Policy module call failures by module, hook and kind",
+            m.plugin_call_failures.clone(),
+        );
         m
+    }
+
+    /// Copy the Wasm host's call and failure counters (kept by the host per module and
+    /// hook) into `plugin_calls` and `plugin_call_failures`; called before each scrape.
+    pub fn copy_plugin_host(&self, snapshot: &BTreeMap<(String, HookName), HookCounters>) {
+        let mut copied = self
+            .plugin_host_copied
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut delta = |module: &str, hook: &str, kind: &str, now: u64| {
+            let seen = copied
+                .entry((module.into(), hook.into(), kind.into()))
+                .or_insert(0);
+            let d = now.saturating_sub(*seen);
+            *seen = (*seen).max(now);
+            d
+        };
+        for ((module, hook), c) in snapshot {
+            let hook = hook.as_str();
+            let d = delta(module, hook, "", c.calls);
+            if d > 0 {
+                self.plugin_calls
+                    .get_or_create(&PluginLabels {
+                        module: module.clone(),
+                        hook: hook.into(),
+                    })
+                    .inc_by(d);
+            }
+            for (kind, n) in &c.failures {
+                let d = delta(module, hook, kind, *n);
+                if d > 0 {
+                    self.plugin_call_failures
+                        .get_or_create(&PluginFailureLabels {
+                            module: module.clone(),
+                            hook: hook.into(),
+                            kind: (*kind).into(),
+                        })
+                        .inc_by(d);
+                }
+            }
+        }
     }
 
     /// Count one reconcile of `kind` that took `seconds`.
@@ -170,6 +242,36 @@ mod tests {
         );
         assert!(
             out.contains("mysql_operator_reconcile_seconds_bucket"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn plugin_host_counters_are_copied_as_deltas() {
+        let mut reg = Registry::default();
+        let m = Metrics::register(&mut reg);
+        let mut snap = BTreeMap::new();
+        let mut c = HookCounters {
+            calls: 3,
+            ..Default::default()
+        };
+        c.failures.insert("trap", 1);
+        snap.insert(("m".to_string(), HookName::FailoverCandidate), c.clone());
+        m.copy_plugin_host(&snap);
+        m.copy_plugin_host(&snap);
+        c.calls = 5;
+        snap.insert(("m".to_string(), HookName::FailoverCandidate), c);
+        m.copy_plugin_host(&snap);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &reg).unwrap();
+        assert!(
+            out.contains(
+                "mysql_operator_plugin_calls_total{module=\"m\",hook=\"failover-candidate\"} 5"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("mysql_operator_plugin_call_failures_total{module=\"m\",hook=\"failover-candidate\",kind=\"trap\"} 1"),
             "{out}"
         );
     }

@@ -12,7 +12,11 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::store::{self, Store, StoreError};
+use plugin::{AttachmentSpec, EventSink, ModuleBytes, ModuleSpec, PluginEvent};
+use policy::HookName;
+
+use crate::metrics::{Metrics, PluginLabels};
+use crate::store::{self, EventRecord, ObjectKey, Store, StoreError};
 
 /// Largest decompressed module accepted (the Wasm host caps memory far lower anyway).
 pub const MAX_MODULE_BYTES: u64 = 64 << 20;
@@ -72,6 +76,10 @@ struct PartsManifest {
 struct PartRef {
     name: String,
     sha256: String,
+    /// The ConfigMap holding this part (default: the manifest's own), so a module over
+    /// 1 MiB compressed spans several ConfigMaps.
+    #[serde(default, rename = "configMap")]
+    config_map: Option<String>,
 }
 
 fn sha256_hex(b: &[u8]) -> String {
@@ -122,7 +130,17 @@ fn decompress(data: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// The raw component from a ConfigMap value (single or parts), verified.
+#[cfg(test)]
 fn decode(cm: &ConfigMap, spec: &PluginSpec) -> Result<Vec<u8>, String> {
+    decode_with(cm, spec, &BTreeMap::new())
+}
+
+/// The raw component, with the other ConfigMaps a parts manifest names (by name).
+fn decode_with(
+    cm: &ConfigMap,
+    spec: &PluginSpec,
+    others: &BTreeMap<String, ConfigMap>,
+) -> Result<Vec<u8>, String> {
     let key = &spec.config_map.key;
     let cm_name = &spec.config_map.name;
     let value = value_of(cm, key)
@@ -131,9 +149,18 @@ fn decode(cm: &ConfigMap, spec: &PluginSpec) -> Result<Vec<u8>, String> {
         Ok(m) => {
             let mut out = Vec::new();
             for p in &m.parts {
-                let part = value_of(cm, &p.name).ok_or_else(|| {
+                let (holder, holder_name) = match p.config_map.as_deref() {
+                    Some(n) if n != cm_name.as_str() => (
+                        others.get(n).ok_or_else(|| {
+                            format!("ConfigMap {n} holding part {:?} was not found", p.name)
+                        })?,
+                        n,
+                    ),
+                    _ => (cm, cm_name.as_str()),
+                };
+                let part = value_of(holder, &p.name).ok_or_else(|| {
                     format!(
-                        "part {:?} named by the manifest is missing from ConfigMap {cm_name}",
+                        "part {:?} named by the manifest is missing from ConfigMap {holder_name}",
                         p.name
                     )
                 })?;
@@ -185,7 +212,21 @@ pub async fn resolve<S: Store>(
                 "ConfigMap {} not found in namespace {ns}; create it with the compiled module under key {:?}",
                 spec.config_map.name, spec.config_map.key
             )),
-            Some(cm) => decode(&cm, spec),
+            Some(cm) => {
+                // Parts kept in other ConfigMaps of the namespace.
+                let mut others = BTreeMap::new();
+                let manifest = value_of(&cm, &spec.config_map.key)
+                    .and_then(|v| serde_json::from_slice::<PartsManifest>(&v).ok());
+                for n in manifest.iter().flat_map(|m| &m.parts) {
+                    if let Some(n) = &n.config_map
+                        && !others.contains_key(n)
+                        && let Some(o) = store::get::<ConfigMap, _>(store, ns, n).await?
+                    {
+                        others.insert(n.clone(), o);
+                    }
+                }
+                decode_with(&cm, spec, &others)
+            }
         };
         match result {
             Ok(raw) => ok.push(ResolvedModule {
@@ -281,6 +322,177 @@ impl Attached {
             .get(cluster)?
             .get(module)
             .cloned()
+    }
+}
+
+/// A cluster's modules with the operator-wide defaults (`--default-plugins`): each
+/// default is attached unless the cluster lists a module of the same name; the cluster's
+/// own modules come first, in its order, then the defaults in theirs.
+pub fn with_defaults(own: &[PluginSpec], defaults: &[PluginSpec]) -> Vec<PluginSpec> {
+    let mut all = own.to_vec();
+    all.extend(
+        defaults
+            .iter()
+            .filter(|d| !own.iter().any(|o| o.name == d.name))
+            .cloned(),
+    );
+    all
+}
+
+/// What the Wasm host's registry attaches for a cluster: its resolved modules, in spec
+/// order, with their hooks, settings, pin and failure policy.
+pub fn attachments(specs: &[PluginSpec], resolved: &[ResolvedModule]) -> Vec<AttachmentSpec> {
+    specs
+        .iter()
+        .filter_map(|s| {
+            let r = resolved.iter().find(|r| r.name == s.name)?;
+            let hooks = s
+                .hooks
+                .iter()
+                .flatten()
+                .filter_map(|h| HookName::parse(h.as_str()))
+                .collect();
+            Some(AttachmentSpec {
+                module: ModuleSpec {
+                    name: s.name.clone(),
+                    bytes: ModuleBytes::Single(r.bytes.as_ref().clone()),
+                    sha256: Some(r.sha256.clone()),
+                    limits: plugin::Limits::default(),
+                },
+                hooks,
+                settings: s
+                    .settings
+                    .as_ref()
+                    .map_or_else(|| "{}".to_string(), |v| v.to_string()),
+                failure_policy: match s.failure_policy {
+                    api::FailurePolicy::Ignore => plugin::FailurePolicy::Ignore,
+                    api::FailurePolicy::Fail => plugin::FailurePolicy::Fail,
+                },
+            })
+        })
+        .collect()
+}
+
+/// The Wasm host registry's [`EventSink`]: turns its events into Kubernetes Events on the
+/// cluster (`namespace/name` keys) and counts loads and failures in [`Metrics`].
+pub struct PluginEvents<S> {
+    store: S,
+    metrics: Metrics,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl<S: Store> PluginEvents<S> {
+    /// A sink recording through `store`; call inside the tokio runtime that should send
+    /// the Events (without one they are only logged).
+    pub fn new(store: S, metrics: Metrics) -> Self {
+        PluginEvents {
+            store,
+            metrics,
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
+
+    fn record(&self, cluster: &str, type_: &str, reason: &str, message: String) {
+        let (ns, name) = cluster.split_once('/').unwrap_or(("", cluster));
+        let ev = EventRecord {
+            regarding: ObjectKey::of::<api::MysqlCluster>(ns, name),
+            type_: type_.into(),
+            reason: reason.into(),
+            message,
+        };
+        tracing::info!(cluster, reason, message = %ev.message, "plugin event");
+        if let Some(rt) = &self.runtime {
+            let store = self.store.clone();
+            rt.spawn(async move {
+                if let Err(e) = store.create_event(ev).await {
+                    tracing::warn!(error = %e, "recording a plugin Event");
+                }
+            });
+        }
+    }
+
+    fn count(&self, module: &str, hook: &str, failure: bool) {
+        let l = PluginLabels {
+            module: module.into(),
+            hook: hook.into(),
+        };
+        if failure {
+            self.metrics.plugin_failures.get_or_create(&l).inc();
+        } else {
+            self.metrics.plugin_loads.get_or_create(&l).inc();
+        }
+    }
+}
+
+impl<S: Store> EventSink for PluginEvents<S> {
+    fn emit(&self, event: PluginEvent) {
+        match event {
+            PluginEvent::Loaded {
+                cluster,
+                module,
+                digest,
+                hooks,
+            } => {
+                let hooks: Vec<&str> = hooks.iter().map(|h| h.as_str()).collect();
+                self.record(
+                    &cluster,
+                    "Normal",
+                    "PluginCompiled",
+                    format!(
+                        "module {module} compiled (sha256 {digest}) for hooks {}",
+                        hooks.join(", ")
+                    ),
+                );
+            }
+            PluginEvent::LoadFailed {
+                cluster,
+                module,
+                error,
+                serving_previous,
+            } => {
+                self.count(&module, "attach", true);
+                let keep = serving_previous.map_or_else(
+                    || "the module is unavailable and its failurePolicy applies".to_string(),
+                    |d| format!("the previous version (sha256 {d}) keeps serving"),
+                );
+                self.record(
+                    &cluster,
+                    "Warning",
+                    "PluginFailed",
+                    format!("module {module} failed to load: {error}; {keep}"),
+                );
+            }
+            PluginEvent::BreakerOpened {
+                cluster,
+                module,
+                hook,
+                failures,
+                backoff,
+                reason,
+            } => {
+                self.count(&module, hook.as_str(), true);
+                self.record(
+                    &cluster,
+                    "Warning",
+                    "PluginCircuitOpen",
+                    format!(
+                        "module {module} hook {} failed {failures} times ({reason}); skipped for {}s",
+                        hook.as_str(),
+                        backoff.as_secs()
+                    ),
+                );
+            }
+            PluginEvent::BreakerClosed {
+                cluster,
+                module,
+                hook,
+            } => self.record(
+                &cluster,
+                "Normal",
+                "PluginCircuitClosed",
+                format!("module {module} hook {} answers again", hook.as_str()),
+            ),
+        }
     }
 }
 
@@ -386,5 +598,105 @@ mod tests {
         assert_eq!(at.digest("ns/c", "m").as_deref(), Some("b"));
         at.update("ns/c", &[]);
         assert_eq!(at.digest("ns/c", "m"), None);
+    }
+    fn named(name: &str, cm: &str) -> PluginSpec {
+        let mut s = spec(None);
+        s.name = name.into();
+        s.config_map.name = cm.into();
+        s
+    }
+
+    #[test]
+    fn defaults_fill_in_modules_the_cluster_does_not_name() {
+        let own = [named("a", "own-a"), named("b", "own-b")];
+        let defaults = [named("b", "default-b"), named("c", "default-c")];
+        let all = with_defaults(&own, &defaults);
+        let got: Vec<(&str, &str)> = all
+            .iter()
+            .map(|s| (s.name.as_str(), s.config_map.name.as_str()))
+            .collect();
+        assert_eq!(got, [("a", "own-a"), ("b", "own-b"), ("c", "default-c")]);
+        assert_eq!(with_defaults(&[], &defaults), defaults.to_vec());
+    }
+
+    #[test]
+    fn attachments_follow_spec_order_hooks_settings_and_policy() {
+        let mut a = named("a", "cm");
+        a.hooks = Some(vec![api::Hook::FailoverCandidate]);
+        a.settings = Some(serde_json::json!({"zone": "x"}));
+        a.failure_policy = api::FailurePolicy::Fail;
+        let b = named("b", "cm");
+        let resolved = [
+            ResolvedModule {
+                name: "b".into(),
+                sha256: "bb".into(),
+                bytes: Arc::new(wasm(2)),
+            },
+            ResolvedModule {
+                name: "a".into(),
+                sha256: "aa".into(),
+                bytes: Arc::new(wasm(1)),
+            },
+        ];
+        let out = attachments(&[a, b, named("missing", "cm")], &resolved);
+        assert_eq!(out.len(), 2, "unresolved modules are not attached");
+        assert_eq!(out[0].module.name, "a");
+        assert_eq!(out[0].module.sha256.as_deref(), Some("aa"));
+        assert_eq!(out[0].hooks, [HookName::FailoverCandidate]);
+        assert_eq!(out[0].settings, r#"{"zone":"x"}"#);
+        assert_eq!(out[0].failure_policy, plugin::FailurePolicy::Fail);
+        assert_eq!(out[1].module.name, "b");
+        assert!(out[1].hooks.is_empty());
+        assert_eq!(out[1].settings, "{}");
+    }
+
+    #[tokio::test]
+    async fn plugin_events_become_kubernetes_events_and_metrics() {
+        let store = crate::store::MemoryStore::new();
+        let metrics = Metrics::default();
+        let sink = PluginEvents::new(store.clone(), metrics.clone());
+        sink.emit(PluginEvent::LoadFailed {
+            cluster: "shop/db".into(),
+            module: "zone".into(),
+            error: "validate-settings rejected: zone missing".into(),
+            serving_previous: None,
+        });
+        sink.emit(PluginEvent::BreakerOpened {
+            cluster: "shop/db".into(),
+            module: "zone".into(),
+            hook: HookName::FailoverCandidate,
+            failures: 5,
+            backoff: std::time::Duration::from_secs(30),
+            reason: "trap".into(),
+        });
+        for _ in 0..50 {
+            if store.events().len() == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let ev = store.events();
+        assert_eq!(ev.len(), 2, "{ev:?}");
+        assert_eq!(
+            ev[0].regarding,
+            ObjectKey::of::<api::MysqlCluster>("shop", "db")
+        );
+        assert_eq!(
+            (ev[0].type_.as_str(), ev[0].reason.as_str()),
+            ("Warning", "PluginFailed")
+        );
+        assert!(ev[0].message.contains("zone missing") && ev[0].message.contains("failurePolicy"));
+        assert_eq!(ev[1].reason, "PluginCircuitOpen");
+        let failures = |hook: &str| {
+            metrics
+                .plugin_failures
+                .get_or_create(&PluginLabels {
+                    module: "zone".into(),
+                    hook: hook.into(),
+                })
+                .get()
+        };
+        assert_eq!(failures("attach"), 1);
+        assert_eq!(failures("failover-candidate"), 1);
     }
 }

@@ -30,6 +30,17 @@ fn setup() -> (
     (db, store, r)
 }
 
+/// Every API call the reconciler made is allowed by `rbac::required_rules`.
+fn assert_rbac(store: &MemoryStore) {
+    let uses = store.api_uses();
+    assert!(!uses.is_empty());
+    let missing = mysql_operator_controller::rbac::uncovered(&uses);
+    assert!(
+        missing.is_empty(),
+        "not in rbac::required_rules: {missing:?}"
+    );
+}
+
 fn database(name: &str, database: &str) -> Value {
     json!({"apiVersion": "mysql.presslabs.org/v1alpha1", "kind": "MysqlDatabase",
         "metadata": {"name": name, "namespace": NS},
@@ -130,6 +141,7 @@ async fn database_created_dropped_and_retained() {
         ready(&store, &ObjectKey::of::<MysqlDatabase>(NS, "d3"))["status"],
         "False"
     );
+    assert_rbac(&store);
 }
 
 #[tokio::test]
@@ -220,6 +232,7 @@ async fn user_hosts_grants_and_limits_follow_the_spec() {
             .await
             .is_empty()
     );
+    assert_rbac(&store);
 }
 
 #[tokio::test]

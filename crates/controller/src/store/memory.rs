@@ -33,6 +33,19 @@ struct State {
     next_rv: u64,
     events: Vec<EventRecord>,
     writes: Vec<WriteLog>,
+    /// (API group, resource, verb) of every call, for the RBAC drift check.
+    uses: BTreeSet<(String, String, String)>,
+}
+
+impl State {
+    fn used(&mut self, kind: &Kind, subresource: &str, verbs: &[&str]) {
+        let group = crate::rbac::group_of(&kind.api_version).to_string();
+        let resource = format!("{}{subresource}", kind.plural);
+        for v in verbs {
+            self.uses
+                .insert((group.clone(), resource.clone(), (*v).to_string()));
+        }
+    }
 }
 
 /// In-memory [`Store`]; cheap to clone (shared state).
@@ -73,6 +86,12 @@ impl MemoryStore {
     /// Every write call made through the [`Store`] trait, oldest first.
     pub fn writes(&self) -> Vec<WriteLog> {
         self.lock().writes.clone()
+    }
+
+    /// Every (API group, resource, verb) the reconcilers needed so far; compare with
+    /// [`crate::rbac::required_rules`] via [`crate::rbac::uncovered`].
+    pub fn api_uses(&self) -> BTreeSet<(String, String, String)> {
+        self.lock().uses.clone()
     }
 
     /// Forget the write log (between the steps of a test).
@@ -405,6 +424,7 @@ fn mark_deleted(st: &mut State, key: &ObjectKey, queue: &mut Vec<ObjectKey>) {
 
 impl Store for MemoryStore {
     async fn get_raw(&self, key: &ObjectKey) -> Result<Option<Value>, StoreError> {
+        self.lock().used(&key.kind, "", &["get"]);
         Ok(self.object(key))
     }
 
@@ -414,7 +434,8 @@ impl Store for MemoryStore {
         namespace: &str,
         selector: &BTreeMap<String, String>,
     ) -> Result<Vec<Value>, StoreError> {
-        let st = self.lock();
+        let mut st = self.lock();
+        st.used(kind, "", &["list"]);
         Ok(st
             .objects
             .iter()
@@ -438,6 +459,8 @@ impl Store for MemoryStore {
             verb: "apply",
             target: target(key),
         });
+        // Server-side apply is a patch, and a create when the object is new.
+        st.used(&key.kind, "", &["create", "patch"]);
         apply_locked(&mut st, key, object, FIELD_MANAGER)
     }
 
@@ -447,6 +470,7 @@ impl Store for MemoryStore {
             verb: "delete",
             target: target(key),
         });
+        st.used(&key.kind, "", &["delete"]);
         let mut queue = Vec::new();
         mark_deleted(&mut st, key, &mut queue);
         for k in queue {
@@ -461,6 +485,7 @@ impl Store for MemoryStore {
             verb: "patch_status",
             target: target(key),
         });
+        st.used(&key.kind, "/status", &["patch"]);
         patch_status_locked(&mut st, key, status)
     }
 
@@ -474,6 +499,7 @@ impl Store for MemoryStore {
             verb: "patch_metadata",
             target: target(key),
         });
+        st.used(&key.kind, "", &["patch"]);
         let rv = bump(&mut st);
         let entry = st
             .objects
@@ -523,6 +549,12 @@ impl Store for MemoryStore {
             verb: "event",
             target: target(&event.regarding),
         });
+        let events = Kind {
+            api_version: "v1".into(),
+            kind: "Event".into(),
+            plural: "events".into(),
+        };
+        st.used(&events, "", &["create"]);
         st.events.push(event);
         Ok(())
     }
