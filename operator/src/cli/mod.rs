@@ -9,6 +9,7 @@ mod controller;
 mod crd;
 mod init;
 mod plugin;
+mod rbac;
 mod render;
 mod sandbox;
 mod validate;
@@ -59,6 +60,8 @@ pub enum Command {
     Backup(backup::Args),
     /// Policy-module author tools: inspect a module, run one of its hooks.
     Plugin(plugin::Args),
+    /// Print the RBAC rules the controller needs (from its code) as JSON or ClusterRole YAML.
+    Rbac(rbac::Args),
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -73,6 +76,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Init(args) => init::run(args),
         Command::Backup(args) => backup::run(args),
         Command::Plugin(args) => plugin::run(args),
+        Command::Rbac(args) => rbac::run(args),
     }
 }
 
