@@ -1,9 +1,12 @@
 //! The MysqlCluster reconciler: clear presslabs' orchestrator finalizers, check the user
-//! Secret, resolve policy modules, render, and server-side apply only what differs (owner
-//! references, revision annotations, immutable StatefulSet fields of adopted clusters
-//! kept), prune the PDB and scaled-down PVCs, and write status only when it changed.
+//! Secret, resolve policy modules, render (through the [`Renderer`] seam, `crates/render` in
+//! production), and server-side apply only what differs (owner references, revision
+//! annotations, immutable StatefulSet fields of adopted clusters kept), prune the PDB and
+//! scaled-down PVCs, write status only when it changed, and keep the cluster's HA loop in
+//! step ([`crate::ha`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use api::status::cluster_condition;
@@ -18,7 +21,8 @@ use serde_json::Value;
 use tracing::{info, instrument, warn};
 
 use crate::conditions::{self, PLUGIN_FAILED};
-use crate::desired::{self, Names, RenderInputs, Renderer, labels};
+use crate::desired::{self, Names, RenderInputs, Renderer};
+use crate::ha::HaSync;
 use crate::metrics::{Metrics, PluginLabels};
 use crate::plugins::{self, Attached, Change};
 use crate::secret;
@@ -41,6 +45,9 @@ pub struct Options {
     pub sidecar_image: String,
     /// Delete the data PVCs of ordinals removed by a scale-down (presslabs did).
     pub cleanup_pvcs: bool,
+    /// Operator-wide default policy modules (`--default-plugins`), attached to clusters
+    /// that list no module of the same name (see `plugins::with_defaults`).
+    pub default_plugins: Vec<api::PluginSpec>,
 }
 
 impl Default for Options {
@@ -48,6 +55,7 @@ impl Default for Options {
         Options {
             sidecar_image: "mysql-operator:latest".into(),
             cleanup_pvcs: true,
+            default_plugins: Vec::new(),
         }
     }
 }
@@ -84,6 +92,10 @@ pub struct ClusterReconciler<S, R> {
     pub attached: Attached,
     /// Plugin load/failure counters.
     pub metrics: Metrics,
+    /// The HA supervisor, told about every reconciled cluster (none: no HA loops).
+    pub ha: Option<Arc<dyn HaSync>>,
+    /// The Wasm host's module registry, synced with each cluster's resolved modules.
+    pub registry: Option<Arc<plugin::Registry>>,
 }
 
 fn ser<T: Serialize>(what: &str, v: &T) -> Result<Value, ReconcileError> {
@@ -114,6 +126,8 @@ impl<S: Store, R: Renderer> ClusterReconciler<S, R> {
             options,
             attached: Attached::default(),
             metrics: Metrics::default(),
+            ha: None,
+            registry: None,
         }
     }
 
@@ -162,9 +176,15 @@ impl<S: Store, R: Renderer> ClusterReconciler<S, R> {
     #[instrument(skip(self), fields(cluster = %format!("{namespace}/{name}")))]
     pub async fn reconcile(&self, namespace: &str, name: &str) -> Result<Outcome, ReconcileError> {
         let key = ObjectKey::of::<MysqlCluster>(namespace, name);
-        let Some(cluster) = store::get::<MysqlCluster, _>(&self.store, namespace, name).await?
+        let Some(mut cluster) = store::get::<MysqlCluster, _>(&self.store, namespace, name).await?
         else {
             self.attached.remove(&format!("{namespace}/{name}"));
+            if let Some(r) = &self.registry {
+                r.remove(&format!("{namespace}/{name}"));
+            }
+            if let Some(ha) = &self.ha {
+                ha.remove(namespace, name).await;
+            }
             return Ok(Outcome::Gone);
         };
 
@@ -191,6 +211,9 @@ impl<S: Store, R: Renderer> ClusterReconciler<S, R> {
         }
         if cluster.metadata.deletion_timestamp.is_some() {
             self.attached.remove(&format!("{namespace}/{name}"));
+            if let Some(ha) = &self.ha {
+                ha.remove(namespace, name).await;
+            }
             return Ok(Outcome::Gone);
         }
 
@@ -219,8 +242,18 @@ impl<S: Store, R: Renderer> ClusterReconciler<S, R> {
         }
 
         // Policy modules: failures are reported, the cluster is still reconciled.
+        cluster.spec.plugins =
+            plugins::with_defaults(&cluster.spec.plugins, &self.options.default_plugins);
         let (resolved, failed) =
             plugins::resolve(&self.store, namespace, &cluster.spec.plugins).await?;
+        if let Some(r) = self.registry.clone() {
+            // Compiling a module takes from milliseconds to seconds: off the async workers.
+            let specs = plugins::attachments(&cluster.spec.plugins, &resolved);
+            let k = format!("{namespace}/{name}");
+            if let Err(e) = tokio::task::spawn_blocking(move || r.sync(&k, &specs)).await {
+                warn!(error = %e, "syncing the policy module registry");
+            }
+        }
         for change in self
             .attached
             .update(&format!("{namespace}/{name}"), &resolved)
@@ -254,37 +287,16 @@ impl<S: Store, R: Renderer> ClusterReconciler<S, R> {
         // Operated Secret: keep every existing value, generate only what is missing.
         let existing_secret: Option<Secret> =
             store::get(&self.store, namespace, &names.operated_secret).await?;
-        let mut operated = desired::operated_secret_shell(&cluster);
-        operated.data = Some(secret::fill(
-            existing_secret.as_ref().and_then(|s| s.data.as_ref()),
-        ));
-        let secret_rev = desired::digest_map(
-            operated
-                .data
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k, v.0.as_slice())),
-        );
+        let secret_data = secret::fill(existing_secret.as_ref().and_then(|s| s.data.as_ref()));
+        let secret_rev = desired::digest_map(secret_data.iter().map(|(k, v)| (k, v.0.as_slice())));
 
-        let manifest = plugins::manifest(&cluster.spec.plugins, &resolved);
         let inputs = RenderInputs {
             sidecar_image: self.options.sidecar_image.clone(),
             secret_rev,
-            plugin_manifest: (!cluster.spec.plugins.is_empty())
-                .then(|| ser("plugin manifest", &manifest))
-                .transpose()?
-                .map(|v| v.to_string()),
-            plugin_config_maps: {
-                let mut v: Vec<String> = cluster
-                    .spec
-                    .plugins
-                    .iter()
-                    .map(|p| p.config_map.name.clone())
-                    .collect();
-                v.sort();
-                v.dedup();
-                v
-            },
+            verified_plugins: resolved
+                .iter()
+                .map(|m| (m.name.clone(), m.sha256.clone()))
+                .collect(),
         };
         let mut want = match self.renderer.render(&cluster, &inputs) {
             Ok(d) => d,
@@ -313,11 +325,16 @@ impl<S: Store, R: Renderer> ClusterReconciler<S, R> {
         let existing_sts: Option<StatefulSet> =
             store::get(&self.store, namespace, &names.statefulset).await?;
         if let Some(cur) = existing_sts.as_ref().map(|s| &s.spec) {
-            let spec = &mut want.statefulset.spec;
+            let spec = &mut want.stateful_set.spec;
             spec.selector = cur.selector.clone();
             spec.service_name = cur.service_name.clone();
             spec.volume_claim_templates = cur.volume_claim_templates.clone();
         }
+
+        // The rendered Secret has placeholders only: the live passwords replace them.
+        let mut operated = want.operated_secret;
+        operated.string_data = None;
+        operated.data = Some(secret_data);
 
         let mut wrote = Vec::new();
         if self.ensure(operated, Some(&owner)).await? {
@@ -334,7 +351,7 @@ impl<S: Store, R: Renderer> ClusterReconciler<S, R> {
                 wrote.push("Service");
             }
         }
-        if self.ensure(want.statefulset, Some(&owner)).await? {
+        if self.ensure(want.stateful_set, Some(&owner)).await? {
             wrote.push("StatefulSet");
         }
         match want.pdb {
@@ -368,34 +385,36 @@ impl<S: Store, R: Renderer> ClusterReconciler<S, R> {
             .and_then(|s| s.ready_replicas)
             .unwrap_or(0);
         let replicas = cluster.spec.effective_replicas();
-        status.ready_nodes = ready;
-        let (v, reason, msg) = if ready >= replicas {
-            (
-                ConditionStatus::True,
-                "StatefulSetReady",
-                format!("{ready}/{replicas} nodes ready"),
-            )
-        } else {
-            (
+        // Once the HA loop reports nodes, readyNodes and an HA verdict on Ready are its own.
+        if status.nodes.is_empty() {
+            status.ready_nodes = ready;
+        }
+        let msg = format!("{ready}/{replicas} nodes ready");
+        if ready < replicas {
+            conditions::set(
+                &mut status,
+                cluster_condition::READY,
                 ConditionStatus::False,
                 "StatefulSetNotReady",
-                format!("{ready}/{replicas} nodes ready"),
-            )
-        };
-        conditions::set(&mut status, cluster_condition::READY, v, reason, &msg);
-        let (ro, ro_reason) = if cluster.spec.read_only {
-            (ConditionStatus::True, "ClusterReadOnlyTrue")
-        } else {
-            (ConditionStatus::False, "ClusterReadOnlyFalse")
-        };
-        conditions::set(
-            &mut status,
-            cluster_condition::READ_ONLY,
-            ro,
-            ro_reason,
-            "spec.readOnly",
-        );
+                &msg,
+            );
+        } else if !conditions::ha_holds_ready(&status) {
+            conditions::set(
+                &mut status,
+                cluster_condition::READY,
+                ConditionStatus::True,
+                "StatefulSetReady",
+                &msg,
+            );
+        }
+        conditions::read_only(&mut status, cluster.spec.read_only);
         self.write_status(&key, &old_status, &status).await?;
+
+        if let Some(ha) = &self.ha
+            && let Err(e) = ha.sync(&cluster).await
+        {
+            warn!(error = %e, "HA loop not started");
+        }
         Ok(Outcome::RequeueAfter(RESYNC))
     }
 
@@ -517,7 +536,7 @@ impl<S: Store, R: Renderer> ClusterReconciler<S, R> {
     ) -> Result<(), StoreError> {
         let replicas = cluster.spec.effective_replicas();
         let cluster_name = cluster.metadata.name.clone().unwrap_or_default();
-        let sel = BTreeMap::from([(labels::CLUSTER.to_string(), cluster_name)]);
+        let sel = BTreeMap::from([(render::names::CLUSTER_LABEL.to_string(), cluster_name)]);
         let pvcs: Vec<PersistentVolumeClaim> = store::list(&self.store, ns, &sel).await?;
         let prefix = format!("data-{}-", names.statefulset);
         for pvc in pvcs {
@@ -533,7 +552,7 @@ impl<S: Store, R: Renderer> ClusterReconciler<S, R> {
             if ordinal < replicas || pvc.metadata.deletion_timestamp.is_some() {
                 continue;
             }
-            let pod = format!("{}-{ordinal}", names.statefulset);
+            let pod = names.pod(ordinal);
             if store::get::<Pod, _>(&self.store, ns, &pod).await?.is_some() {
                 continue;
             }

@@ -7,6 +7,40 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 /// Condition type set when a policy module cannot be attached.
 pub const PLUGIN_FAILED: &str = "PluginFailed";
 
+/// `Ready` reason set by the HA loop when every node is healthy behind a writable primary.
+pub const CLUSTER_READY: &str = "ClusterReady";
+/// `Ready` reason set by the HA loop when no healthy primary is seen.
+pub const NO_PRIMARY: &str = "NoPrimary";
+/// `Ready` reason set by the HA loop when a failover was vetoed or found no safe candidate.
+pub const FAILOVER_BLOCKED: &str = "FailoverBlocked";
+
+/// Whether `Ready` is currently False for an HA reason (no primary, blocked failover),
+/// which StatefulSet readiness alone must not overrule.
+pub fn ha_holds_ready(status: &MysqlClusterStatus) -> bool {
+    status
+        .condition(api::status::cluster_condition::READY)
+        .is_some_and(|c| {
+            c.status == ConditionStatus::False
+                && (c.reason == NO_PRIMARY || c.reason == FAILOVER_BLOCKED)
+        })
+}
+
+/// The `ReadOnly` condition from `spec.readOnly` (presslabs' reasons).
+pub fn read_only(status: &mut MysqlClusterStatus, read_only: bool) {
+    let (v, reason) = if read_only {
+        (ConditionStatus::True, "ClusterReadOnlyTrue")
+    } else {
+        (ConditionStatus::False, "ClusterReadOnlyFalse")
+    };
+    set(
+        status,
+        api::status::cluster_condition::READ_ONLY,
+        v,
+        reason,
+        "spec.readOnly",
+    );
+}
+
 /// Set (or replace) condition `type_`; `lastTransitionTime` moves only when `status` changes.
 pub fn set(
     status: &mut MysqlClusterStatus,

@@ -13,7 +13,7 @@ use mysql_operator_controller::Outcome;
 use mysql_operator_controller::cluster::ORCHESTRATOR_FINALIZER;
 use mysql_operator_controller::desired::{CONFIG_REV, SECRET_REV};
 use mysql_operator_controller::store::{Kind, Store};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn seed_manifest_produces_the_presslabs_objects() {
@@ -78,7 +78,7 @@ async fn seed_manifest_produces_the_presslabs_objects() {
         cm["data"]["my.cnf"]
             .as_str()
             .unwrap()
-            .contains("innodb-buffer-pool-size = 6Gi")
+            .contains("innodb-buffer-pool-size = 6G\n")
     );
     let sec = get::<Secret>(&s, "mysql-cluster-test-mysql-operated").expect("operated Secret");
     assert_eq!(sec["data"].as_object().unwrap().len(), 10);
@@ -337,7 +337,7 @@ async fn operated_passwords_survive_spec_changes_and_config_rev_follows_the_conf
             ["annotations"]
             .clone();
     edit_cluster(&s, |c| {
-        c["spec"]["mysqlConf"]["max-connections"] = 500.into()
+        c["spec"]["mysqlConf"]["max-connections"] = 1000.into()
     });
     r.reconcile(NS, CLUSTER).await.unwrap();
     let sec2 = get::<Secret>(&s, "mysql-cluster-test-mysql-operated").unwrap()["data"].clone();
@@ -351,4 +351,108 @@ async fn operated_passwords_survive_spec_changes_and_config_rev_follows_the_conf
         "config change rolls the pods"
     );
     assert_eq!(rev1[SECRET_REV], rev2[SECRET_REV]);
+}
+
+/// The controller applies exactly what `crates/render` renders for the seed manifest (the
+/// objects `mysql-operator render` prints), with the live Secret's revision; a second
+/// reconcile writes nothing.
+#[tokio::test]
+async fn seed_manifest_through_the_reconciler_matches_render() {
+    let s = store_with(true);
+    let r = reconciler(&s);
+    r.reconcile(NS, CLUSTER).await.expect("reconcile");
+    let cluster: MysqlCluster =
+        serde_json::from_value(get::<MysqlCluster>(&s, CLUSTER).unwrap()).unwrap();
+    let live_secret: Secret =
+        serde_json::from_value(get::<Secret>(&s, "mysql-cluster-test-mysql-operated").unwrap())
+            .unwrap();
+    let secret_rev = mysql_operator_controller::desired::digest_map(
+        live_secret
+            .data
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k, v.0.as_slice())),
+    );
+    let want = render::render(
+        &cluster,
+        &render::RenderOptions {
+            sidecar_image: "mo:test".into(),
+            secret_revision: Some(secret_rev),
+            ..Default::default()
+        },
+    )
+    .expect("render");
+
+    let sts = get::<StatefulSet>(&s, "mysql-cluster-test-mysql").unwrap();
+    let wsts = v(&want.stateful_set);
+    for path in [
+        "/spec/replicas",
+        "/spec/serviceName",
+        "/spec/selector",
+        "/spec/podManagementPolicy",
+        "/spec/volumeClaimTemplates",
+        "/spec/template/metadata/labels",
+        "/spec/template/metadata/annotations",
+        "/spec/template/spec/containers",
+        "/spec/template/spec/initContainers",
+        "/spec/template/spec/volumes",
+        "/spec/template/spec/affinity",
+        "/metadata/labels",
+    ] {
+        assert_eq!(sts.pointer(path), wsts.pointer(path), "StatefulSet {path}");
+    }
+    let containers = sts["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(containers[0]["name"], "mysql");
+    assert_eq!(containers[0]["image"], "percona:8.0.20-11");
+    let init = &sts["spec"]["template"]["spec"]["initContainers"][0];
+    assert_eq!(init["image"], "mo:test", "the operator's sidecar image");
+
+    let cm = get::<ConfigMap>(&s, "mysql-cluster-test-mysql").unwrap();
+    assert_eq!(cm["data"], v(&want.config_map)["data"]);
+    let my_cnf = cm["data"]["my.cnf"].as_str().unwrap();
+    let pool: Vec<&str> = my_cnf
+        .lines()
+        .filter(|l| l.replace('_', "-").starts_with("innodb-buffer-pool-size"))
+        .collect();
+    eprintln!("my.cnf buffer pool line(s): {pool:?}");
+    assert_eq!(pool.len(), 1, "{my_cnf}");
+    assert!(
+        pool[0].ends_with("= 6G") || pool[0].ends_with("= 6Gi") || pool[0].ends_with("=6G"),
+        "the user's 6Gi buffer pool: {}",
+        pool[0]
+    );
+
+    assert_eq!(want.services.len(), 5);
+    for svc in &want.services {
+        let name = svc.metadata.name.clone().unwrap();
+        let got = get::<Service>(&s, &name).unwrap_or_else(|| panic!("Service {name}"));
+        assert_eq!(got["spec"], v(svc)["spec"], "Service {name}");
+        assert_eq!(
+            got["metadata"]["labels"],
+            v(svc)["metadata"]["labels"],
+            "{name}"
+        );
+    }
+    let pdb = get::<PodDisruptionBudget>(&s, "mysql-cluster-test-mysql").unwrap();
+    assert_eq!(pdb["spec"], v(want.pdb.as_ref().unwrap())["spec"]);
+
+    // The operated Secret keeps render's metadata but never its placeholders.
+    let sec = get::<Secret>(&s, "mysql-cluster-test-mysql-operated").unwrap();
+    assert!(sec.get("stringData").is_none_or(Value::is_null));
+    assert!(!sec.to_string().contains(render::secret::PLACEHOLDER));
+    assert_eq!(
+        sec["metadata"]["labels"],
+        v(&want.operated_secret)["metadata"]["labels"]
+    );
+
+    s.clear_writes();
+    r.reconcile(NS, CLUSTER).await.unwrap();
+    assert_eq!(s.writes(), vec![], "second reconcile is a no-op");
+}
+
+/// A rendered object as JSON, to compare with what the store holds.
+fn v<T: serde::Serialize>(x: &T) -> Value {
+    serde_json::to_value(x).expect("k8s objects serialise")
 }

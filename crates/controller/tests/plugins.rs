@@ -37,7 +37,10 @@ fn with_plugins(s: &mysql_operator_controller::MemoryStore, plugins: Value) {
 
 fn manifest(s: &mysql_operator_controller::MemoryStore) -> Vec<Value> {
     let cm = get::<ConfigMap>(s, "mysql-cluster-test-mysql").expect("cluster ConfigMap");
-    serde_json::from_str(cm["data"]["plugins.json"].as_str().expect("plugins.json")).unwrap()
+    // render's manifest: {"version": 1, "plugins": [...]}, verified modules only.
+    let m: Value =
+        serde_json::from_str(cm["data"]["plugins.json"].as_str().expect("plugins.json")).unwrap();
+    m["plugins"].as_array().cloned().unwrap_or_default()
 }
 
 #[tokio::test]

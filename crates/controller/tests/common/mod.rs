@@ -4,7 +4,7 @@
 
 use api::MysqlCluster;
 use k8s_openapi::api::core::v1::Secret;
-use mysql_operator_controller::desired::BuiltinRenderer;
+use mysql_operator_controller::desired::RenderCrate;
 use mysql_operator_controller::store::{Kind, MemoryStore, ObjectKey};
 use mysql_operator_controller::{ClusterReconciler, Options};
 use serde_json::Value;
@@ -44,13 +44,14 @@ pub fn store_with(secret: bool) -> MemoryStore {
     s
 }
 
-pub fn reconciler(s: &MemoryStore) -> ClusterReconciler<MemoryStore, BuiltinRenderer> {
+pub fn reconciler(s: &MemoryStore) -> ClusterReconciler<MemoryStore, RenderCrate> {
     ClusterReconciler::new(
         s.clone(),
-        BuiltinRenderer,
+        RenderCrate::default(),
         Options {
             sidecar_image: "mo:test".into(),
             cleanup_pvcs: true,
+            ..Options::default()
         },
     )
 }
