@@ -32,7 +32,12 @@ fn setup() -> (
 
 /// Every API call the reconciler made is allowed by `rbac::required_rules`.
 fn assert_rbac(store: &MemoryStore) {
-    let uses = store.api_uses();
+    // The test itself deletes the objects through the store, as a user would.
+    let uses: Vec<_> = store
+        .api_uses()
+        .into_iter()
+        .filter(|(_, r, v)| !(v == "delete" && (r == "mysqldatabases" || r == "mysqlusers")))
+        .collect();
     assert!(!uses.is_empty());
     let missing = mysql_operator_controller::rbac::uncovered(&uses);
     assert!(

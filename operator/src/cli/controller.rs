@@ -1,21 +1,20 @@
 //! `mysql-operator controller`: the operator process — kube client, leader election on a
-//! Lease, the cluster controller, `/healthz` `/readyz` and `/metrics`, graceful shutdown
-//! on SIGTERM/SIGINT. The reconcilers themselves live in `crates/controller`.
-//!
-//! Wiring (shared files, left to the lead): `mod controller;`, a `Controller(controller::Args)`
-//! variant and its arm in `cli/mod.rs`; `controller`, `kube`, `tokio`, `axum`,
-//! `prometheus-client` in `operator/Cargo.toml`. Not compiled until then.
+//! Lease, the controllers (clusters, backups and their schedule, databases, users), the
+//! Wasm module registry, `/healthz` `/readyz` and `/metrics`, graceful shutdown on
+//! SIGTERM/SIGINT. `/healthz` answers from the start; `/readyz` fails with the reason
+//! until the API server answers. The reconcilers themselves live in `crates/controller`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use ::controller::lease::{self, LeaseConfig};
 use ::controller::metrics::Metrics;
-use ::controller::runtime::{RuntimeOptions, run_clusters};
+use ::controller::runtime::{RuntimeOptions, run as run_controllers};
+use ::controller::store::KubeStore;
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::State;
@@ -54,8 +53,9 @@ pub struct Args {
     /// At most this many clusters are reconciled at once.
     #[arg(long, default_value_t = 4)]
     pub max_concurrent_reconciles: u16,
-    /// Operator-wide default policy modules (YAML list of `spec.plugins` entries).
-    /// Read and validated at start; attaching them to clusters is not wired yet.
+    /// Operator-wide default policy modules: a YAML or JSON list of `spec.plugins`
+    /// entries, attached to every cluster that lists no module of the same name (the
+    /// ConfigMaps must exist in each cluster's namespace).
     #[arg(long)]
     pub default_plugins: Option<PathBuf>,
     /// Delete the data PVCs of ordinals removed by a scale-down (as presslabs did).
@@ -65,27 +65,122 @@ pub struct Args {
 
 #[derive(Clone)]
 struct Health {
-    ready: Arc<AtomicBool>,
+    /// `Ok` when the API server answered; `Err(reason)` is what `/readyz` reports.
+    ready: Arc<Mutex<Result<(), String>>>,
+}
+
+impl Health {
+    fn set(&self, r: Result<(), String>) {
+        *self.ready.lock().unwrap_or_else(|p| p.into_inner()) = r;
+    }
 }
 
 async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn readyz(State(h): State<Health>) -> (StatusCode, &'static str) {
-    if h.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ok")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+async fn readyz(State(h): State<Health>) -> (StatusCode, String) {
+    match &*h.ready.lock().unwrap_or_else(|p| p.into_inner()) {
+        Ok(()) => (StatusCode::OK, "ok".into()),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}\n"),
+        ),
     }
 }
 
-async fn metrics(State(reg): State<Arc<Registry>>) -> (StatusCode, String) {
+#[derive(Clone)]
+struct MetricsState {
+    registry: Arc<Registry>,
+    metrics: Metrics,
+    /// The Wasm host, once connected: its call counters are copied on each scrape.
+    plugins: Arc<OnceLock<Arc<plugin::Registry>>>,
+}
+
+async fn metrics(State(st): State<MetricsState>) -> (StatusCode, String) {
+    if let Some(r) = st.plugins.get() {
+        st.metrics.copy_plugin_host(&r.host().metrics().snapshot());
+    }
     let mut out = String::new();
-    match prometheus_client::encoding::text::encode(&mut out, &reg) {
+    match prometheus_client::encoding::text::encode(&mut out, &st.registry) {
         Ok(()) => (StatusCode::OK, out),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+/// Read `--default-plugins`: a YAML (or JSON) list of `spec.plugins` entries.
+fn read_default_plugins(path: &Path) -> anyhow::Result<Vec<api::PluginSpec>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --default-plugins {}", path.display()))?;
+    let defaults: Vec<api::PluginSpec> = serde_yaml_ng::from_str(&text).with_context(|| {
+        format!(
+            "--default-plugins {}: expected a list of spec.plugins entries (name, configMap, ...)",
+            path.display()
+        )
+    })?;
+    let mut names = std::collections::BTreeSet::new();
+    for d in &defaults {
+        if d.name.trim().is_empty() || d.config_map.name.trim().is_empty() {
+            anyhow::bail!(
+                "--default-plugins {}: every entry needs a name and a configMap name",
+                path.display()
+            );
+        }
+        if !names.insert(d.name.clone()) {
+            anyhow::bail!(
+                "--default-plugins {}: module {} is listed twice",
+                path.display(),
+                d.name
+            );
+        }
+    }
+    Ok(defaults)
+}
+
+/// The backups' object store for the controller: `crates/backup`'s S3 client, configured
+/// per call from the backup Secret (presslabs variable names).
+#[derive(Clone, Copy, Debug, Default)]
+struct S3Remote;
+
+fn s3_for(
+    url: &str,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> Result<(backup::S3Store, backup::ObjectUrl), String> {
+    let settings = backup::S3Settings::from_vars(vars).map_err(|e| e.to_string())?;
+    let obj = backup::ObjectUrl::parse("backupURL", url).map_err(|e| e.to_string())?;
+    Ok((backup::S3Store::new(&settings), obj))
+}
+
+impl ::controller::backup::RemoteStore for S3Remote {
+    async fn delete(
+        &self,
+        url: &str,
+        vars: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        let (s3, obj) = s3_for(url, vars)?;
+        s3.delete(&obj).await.map_err(|e| e.to_string())
+    }
+
+    async fn size(
+        &self,
+        url: &str,
+        vars: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Option<u64>, String> {
+        let (s3, obj) = s3_for(url, vars)?;
+        s3.head(&obj).await.map_err(|e| e.to_string())
+    }
+}
+
+/// A client whose API server answered (kubeconfig or in-cluster config).
+async fn connect() -> anyhow::Result<kube::Client> {
+    let client = kube::Client::try_default()
+        .await
+        .context("no Kubernetes client configuration (in-cluster or KUBECONFIG)")?;
+    client
+        .apiserver_version()
+        .await
+        .context("the Kubernetes API server did not answer")?;
+    Ok(client)
 }
 
 async fn serve(port: u16, app: Router, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
@@ -127,29 +222,21 @@ async fn signal() {
 }
 
 async fn main_loop(args: Args) -> anyhow::Result<()> {
-    if let Some(path) = &args.default_plugins {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading --default-plugins {}", path.display()))?;
-        let defaults: Vec<api::PluginSpec> = serde_yaml_ng::from_str(&text).with_context(|| {
-            format!(
-                "--default-plugins {}: expected a list of spec.plugins entries",
-                path.display()
-            )
-        })?;
-        info!(
-            count = defaults.len(),
-            "operator-wide default modules read (not attached yet)"
-        );
-    }
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to the Kubernetes API (in-cluster or kubeconfig)")?;
+    let default_plugins = match &args.default_plugins {
+        Some(path) => read_default_plugins(path)?,
+        None => Vec::new(),
+    };
+    info!(
+        count = default_plugins.len(),
+        "operator-wide default modules"
+    );
 
     let mut registry = Registry::default();
     let m = Metrics::register(&mut registry);
     let health = Health {
-        ready: Arc::new(AtomicBool::new(false)),
+        ready: Arc::new(Mutex::new(Err("starting".into()))),
     };
+    let plugins = Arc::new(OnceLock::new());
     let (stop_tx, stop_rx) = watch::channel(false);
     let health_app = Router::new()
         .route("/healthz", get(healthz))
@@ -157,11 +244,69 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
         .with_state(health.clone());
     let metrics_app = Router::new()
         .route("/metrics", get(metrics))
-        .with_state(Arc::new(registry));
+        .with_state(MetricsState {
+            registry: Arc::new(registry),
+            metrics: m.clone(),
+            plugins: plugins.clone(),
+        });
     let health_srv = tokio::spawn(serve(args.health_port, health_app, stop_rx.clone()));
     let metrics_srv = tokio::spawn(serve(args.metrics_port, metrics_app, stop_rx.clone()));
+
+    let (sig_tx, sig_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        signal().await;
+        info!("shutting down");
+        let _ = sig_tx.send(true);
+    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let stop_servers =
+        |tx: watch::Sender<bool>, servers: [tokio::task::JoinHandle<anyhow::Result<()>>; 2]| async move {
+            let _ = tx.send(true);
+            for srv in servers {
+                if let Ok(Err(e)) = srv.await {
+                    warn!(error = %e, "HTTP server");
+                }
+            }
+        };
+
+    // Serve /healthz from the start; /readyz says why the API server is not reachable.
+    let mut failures = 0u32;
+    let client = loop {
+        match connect().await {
+            Ok(c) => break c,
+            Err(e) => {
+                let reason = format!("Kubernetes API unreachable: {e:#}");
+                warn!(%reason, "retrying");
+                health.set(Err(reason));
+                failures += 1;
+                tokio::select! {
+                    _ = tokio::time::sleep(::controller::runtime::backoff(failures.min(5))) => {}
+                    _ = stopped(sig_rx.clone()) => {
+                        stop_servers(stop_tx, [health_srv, metrics_srv]).await;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    };
     // Standby replicas are ready too: they serve probes and wait for the Lease.
-    health.ready.store(true, Ordering::Relaxed);
+    health.set(Ok(()));
+    let reporter = std::env::var("POD_NAME").unwrap_or_else(|_| "mysql-operator".into());
+    let module_registry = match ::controller::runtime::plugin_registry(
+        KubeStore::new(client.clone(), reporter),
+        m.clone(),
+    ) {
+        Ok(r) => {
+            let _ = plugins.set(r.clone());
+            Some(r)
+        }
+        Err(e) => {
+            warn!(error = %e, "the Wasm host did not start: policy modules are not run by the operator");
+            None
+        }
+    };
 
     let lease_cfg = LeaseConfig {
         namespace: args.leader_election_namespace.clone(),
@@ -173,23 +318,13 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
     };
     let lease_api: kube::Api<Lease> = kube::Api::namespaced(client.clone(), &lease_cfg.namespace);
 
-    let (sig_tx, sig_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        signal().await;
-        info!("shutting down");
-        let _ = sig_tx.send(true);
-    });
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-
     // Without election this sender stays alive (and `true`) for the whole run.
     let (_always_leading, always_rx) = watch::channel(true);
     let mut leading = if args.leader_elect {
         tokio::select! {
             rx = lease::acquire(lease_api.clone(), lease_cfg.clone()) => rx,
             _ = stopped(sig_rx.clone()) => {
-                let _ = stop_tx.send(true);
+                stop_servers(stop_tx, [health_srv, metrics_srv]).await;
                 return Ok(());
             }
         }
@@ -203,6 +338,7 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
         cluster: ::controller::Options {
             sidecar_image: args.sidecar_image.clone(),
             cleanup_pvcs: args.cleanup_pvcs,
+            default_plugins,
         },
     };
     let lost = Arc::new(AtomicBool::new(false));
@@ -220,16 +356,11 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
         }
     };
     info!(namespace = ?opts.namespace, concurrency = opts.concurrency, "controller started");
-    run_clusters(client, opts, m, stop_controller).await;
+    run_controllers(client, opts, m, module_registry, S3Remote, stop_controller).await;
     if args.leader_elect {
         lease::release(&lease_api, &lease_cfg).await;
     }
-    let _ = stop_tx.send(true);
-    for srv in [health_srv, metrics_srv] {
-        if let Ok(Err(e)) = srv.await {
-            warn!(error = %e, "HTTP server");
-        }
-    }
+    stop_servers(stop_tx, [health_srv, metrics_srv]).await;
     if lost.load(Ordering::Relaxed) {
         anyhow::bail!(
             "leadership lost: exiting so the Deployment restarts this replica as a standby"
