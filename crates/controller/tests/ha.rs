@@ -365,7 +365,7 @@ async fn labels_converge_switchover_before_delete_and_failover_on_kill9() {
     let killed_at = Instant::now();
     db.node_mut(index_of(&second)).kill();
     wait_for(
-        "FailoverInProgress or promotion",
+        "FailoverStarted Event",
         Duration::from_secs(30),
         || {
             s.events()
