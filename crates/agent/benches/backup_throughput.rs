@@ -143,6 +143,7 @@ async fn parent() {
         defaults_file: Some(node.cnf.clone()),
         scratch_dir: scratch.path().join("agent"),
         filter: Arc::new(Everything),
+        heartbeat: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let agent_addr = listener.local_addr().unwrap().to_string();

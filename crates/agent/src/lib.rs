@@ -1,6 +1,8 @@
 //! The sidecar agent beside each mysqld: `/health` (process up), `/ready` (mysqld up and
 //! configured by the operator), and `GET /xbackup`, the physical backup stream peers
-//! clone from and backup Jobs upload, compatible with presslabs' sidecar.
+//! clone from and backup Jobs upload, compatible with presslabs' sidecar. Beside the
+//! server it runs the HA engine's heartbeat writer for its pod (writing only while the
+//! local mysqld is writable, i.e. on the primary).
 //!
 //! [`Agent`] holds the configuration; [`router`] builds the HTTP routes; [`serve`] runs
 //! them on a listener until the shutdown future resolves.
@@ -48,6 +50,26 @@ pub struct Agent {
     pub scratch_dir: PathBuf,
     /// The `backup-filter` hook: the built-in rule or a chain of policy modules.
     pub filter: Arc<dyn BackupFilter>,
+    /// The heartbeat writer's account and period; `None` runs no writer.
+    pub heartbeat: Option<HeartbeatConfig>,
+}
+
+/// The heartbeat writer's settings: an account allowed to write `sys_operator.heartbeat`
+/// (the operator user; the backup account cannot) and how often to beat.
+#[derive(Clone)]
+pub struct HeartbeatConfig {
+    pub user: String,
+    pub password: String,
+    pub interval: std::time::Duration,
+}
+
+impl std::fmt::Debug for HeartbeatConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeartbeatConfig")
+            .field("user", &self.user)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Shared state of the HTTP handlers.
@@ -70,7 +92,8 @@ pub fn router(agent: Agent) -> Router {
         .with_state(state)
 }
 
-/// Serve until `shutdown` resolves.
+/// Serve until `shutdown` resolves; the heartbeat writer (if configured) runs for as
+/// long and is stopped before this returns.
 pub async fn serve(
     listener: TcpListener,
     agent: Agent,
@@ -79,9 +102,21 @@ pub async fn serve(
     let span = tracing::info_span!("agent", cluster = %agent.cluster.name, pod = %agent.pod_name);
     let _entered = span.enter();
     tracing::info!(addr = ?listener.local_addr().ok(), "agent listening");
+    let heartbeat = agent.heartbeat.as_ref().map(|hb| {
+        tracing::info!(user = %hb.user, interval = ?hb.interval, "heartbeat writer started");
+        topology::heartbeat::Heartbeat::spawn(
+            agent.mysql.opts_as(&hb.user, &hb.password),
+            hb.interval,
+        )
+    });
     drop(_entered);
-    axum::serve(listener, router(agent))
+    let served = axum::serve(listener, router(agent))
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    if let Some(hb) = heartbeat {
+        hb.stop().await;
+        tracing::info!("heartbeat writer stopped");
+    }
+    served?;
     Ok(())
 }

@@ -39,11 +39,17 @@ pub(crate) struct ServerState {
 
 impl MysqlAccess {
     fn opts(&self) -> mysql_async::Opts {
+        self.opts_as(&self.user, &self.password)
+    }
+
+    /// Connection options for the same server under another account (the heartbeat
+    /// writer uses the operator user).
+    pub(crate) fn opts_as(&self, user: &str, password: &str) -> mysql_async::Opts {
         let mut b = mysql_async::OptsBuilder::default()
             .ip_or_hostname(self.host.clone())
             .tcp_port(self.port)
-            .user(Some(self.user.clone()))
-            .pass(Some(self.password.clone()))
+            .user(Some(user.to_string()))
+            .pass(Some(password.to_string()))
             .prefer_socket(false)
             .wait_timeout(Some(60));
         if let Some(s) = &self.socket {

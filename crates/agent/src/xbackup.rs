@@ -86,13 +86,14 @@ pub(crate) async fn handler(
     let exclusions = match tokio::task::spawn_blocking(move || filter.exclusions(&request)).await {
         Ok(Ok(e)) => e,
         Ok(Err(e)) => {
-            return plain(
+            tracing::error!(module = e.module(), error = %e, "backup-filter hook failed; stream refused");
+            return failed_before_stream(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("backup-filter hook failed: {e}"),
             );
         }
         Err(e) => {
-            return plain(
+            return failed_before_stream(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("backup-filter hook panicked: {e}"),
             );
@@ -241,6 +242,35 @@ pub(crate) async fn handler(
         }
         Err(e) => tracing::error!(error = %e, "exclusion manifest not sendable as a header"),
     }
+    resp
+}
+
+/// A refusal before any backup data: the message as the body, and the outcome both as
+/// an `X-Backup-Status: Failed` header and in the trailer (for clients that read only one
+/// of them), with the cause in `X-Backup-Error`.
+fn failed_before_stream(code: StatusCode, msg: String) -> Response {
+    let mut trailers = HeaderMap::new();
+    trailers.insert(
+        HeaderName::from_static("x-backup-status"),
+        HeaderValue::from_static(STATUS_FAILED),
+    );
+    let error = HeaderValue::from_str(&msg.replace(['\r', '\n'], " "))
+        .unwrap_or_else(|_| HeaderValue::from_static("see the response body"));
+    trailers.insert(HeaderName::from_static("x-backup-error"), error.clone());
+    let frames: Vec<Result<http_body::Frame<Bytes>, std::io::Error>> = vec![
+        Ok(http_body::Frame::data(Bytes::from(format!("{msg}\n")))),
+        Ok(http_body::Frame::trailers(trailers)),
+    ];
+    let mut resp = Response::new(Body::new(StreamBody::new(futures::stream::iter(frames))));
+    *resp.status_mut() = code;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    h.insert(header::TRAILER, HeaderValue::from_static(STATUS_TRAILER));
+    h.insert(
+        HeaderName::from_static("x-backup-status"),
+        HeaderValue::from_static(STATUS_FAILED),
+    );
+    h.insert(HeaderName::from_static("x-backup-error"), error);
     resp
 }
 

@@ -92,6 +92,7 @@ async fn start_agent_with(
         defaults_file: Some(defaults_file),
         scratch_dir: scratch.path().join("xb"),
         filter,
+        heartbeat: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();

@@ -1,6 +1,7 @@
-//! `mysql-operator agent`: the sidecar beside mysqld — `/health`, `/ready` and the
-//! `/xbackup` clone/backup stream (see the agent crate), configured from flags or the
-//! pod's environment (presslabs variable names where they exist).
+//! `mysql-operator agent`: the sidecar beside mysqld — `/health`, `/ready`, the
+//! `/xbackup` clone/backup stream with the `backup-filter` modules of the pod's
+//! `plugins.json`, and the heartbeat writer (see the agent crate), configured from flags or
+//! the pod's environment (presslabs variable names where they exist).
 
 use anyhow::Context;
 use std::path::PathBuf;
@@ -33,6 +34,23 @@ pub struct Args {
     /// modules add to these.
     #[arg(long = "exclude-table", value_name = "SCHEMA.TABLE")]
     pub exclude_tables: Vec<String>,
+    /// The plugin manifest from the cluster's ConfigMap; absent means built-in rules only.
+    #[arg(long, default_value = podhooks::DEFAULT_MANIFEST)]
+    pub plugins_manifest: PathBuf,
+    /// Account the heartbeat writer uses (needs write access to `sys_operator`); without
+    /// it no heartbeat is written.
+    #[arg(long, env = "OPERATOR_USER")]
+    pub heartbeat_user: Option<String>,
+    #[arg(
+        long,
+        env = "OPERATOR_PASSWORD",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub heartbeat_password: String,
+    /// Seconds between heartbeats.
+    #[arg(long, default_value_t = 1)]
+    pub heartbeat_interval: u64,
 }
 
 /// Who this pod is: shared by agent, init and backup.
@@ -139,6 +157,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         tables: parse_tables("--exclude-table", &args.exclude_tables)?,
         schemas: Vec::new(),
     };
+    let hooks = podhooks::PodHooks::load(
+        &args.plugins_manifest,
+        &cluster.name,
+        policy::HookName::BackupFilter,
+    )
+    .context("loading the backup-filter policy modules")?;
+    let filter = hooks.backup_filter(Arc::new(StaticExclusions(exclusions)));
+    let heartbeat = match args.heartbeat_user.filter(|u| !u.is_empty()) {
+        Some(user) => Some(agent::HeartbeatConfig {
+            user,
+            password: args.heartbeat_password,
+            interval: std::time::Duration::from_secs(args.heartbeat_interval.max(1)),
+        }),
+        None => {
+            tracing::warn!("no --heartbeat-user/OPERATOR_USER: the heartbeat writer is off");
+            None
+        }
+    };
     let agent = agent::Agent {
         cluster,
         pod_name: args.pod.pod_name.clone(),
@@ -154,7 +190,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         tool,
         defaults_file: Some(args.defaults_file),
         scratch_dir: args.scratch_dir,
-        filter: Arc::new(StaticExclusions(exclusions)),
+        filter,
+        heartbeat,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {

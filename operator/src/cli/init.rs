@@ -1,16 +1,19 @@
 //! `mysql-operator init`: the pod's init container. Fills an empty data dir (clone from a
 //! healthy replica, else the primary, else pod 0 restores `initBucketURL` or starts
-//! empty), then renders my.cnf and the init SQL script through the `init-script` hook.
-//! Any failure leaves the data dir empty and exits non-zero with the cause.
+//! empty), then renders my.cnf and the init SQL script through the `init-script` hook (the
+//! built-in script, then the modules of the pod's `plugins.json`). Any failure leaves the
+//! data dir empty and exits non-zero with the cause.
 
 use super::agent::PodArgs;
 use anyhow::Context;
 use backup::init::{InitSources, populate_datadir};
 use backup::initsql::{DynamicConfig, default_script, render_config};
 use backup::peer::{PeerAuth, agent_address};
-use policy::{DataSource, InitScript, InitScriptRequest, NodeRole};
+use plugin::DefaultScript;
+use policy::InitScript;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Flags of `mysql-operator init`.
@@ -48,10 +51,20 @@ pub struct Args {
     pub backup_user: String,
     #[arg(long, env = "BACKUP_PASSWORD", hide_env_values = true)]
     pub backup_password: String,
+    /// The plugin manifest from the cluster's ConfigMap; absent means the built-in script.
+    #[arg(long, default_value = podhooks::DEFAULT_MANIFEST)]
+    pub plugins_manifest: PathBuf,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cluster = args.pod.cluster_info()?;
+    // Load the modules first: a broken manifest fails before any data is copied.
+    let hooks = podhooks::PodHooks::load(
+        &args.plugins_manifest,
+        &cluster.name,
+        policy::HookName::InitScript,
+    )
+    .context("loading the init-script policy modules")?;
     let ordinal = match args.ordinal {
         Some(o) => o,
         None => args.pod.ordinal()?,
@@ -92,30 +105,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .block_on(populate_datadir(&sources))
         .context("init: filling the data dir")?;
     let source = populated.source();
-    let role = match source {
-        DataSource::PeerClone => NodeRole::Replica,
-        DataSource::Fresh | DataSource::BucketRestore => NodeRole::Primary,
-        DataSource::Existing => NodeRole::Unknown,
-    };
     let base = match &args.base_init_sql {
         Some(p) => std::fs::read_to_string(p)
             .with_context(|| format!("reading --base-init-sql {}", p.display()))?,
         None => String::new(),
     };
     let default = default_script(cluster.flavor, populated.record.as_ref(), &base);
-    let request = InitScriptRequest {
+    let request = podhooks::init_request(
         cluster,
         ordinal,
-        pod_name: args.pod.pod_name.clone(),
-        role,
-        data_dir_was_empty: populated.data_dir_was_empty,
-        data_source: source,
-        default_script: default,
-        settings: "{}".into(),
+        &args.pod.pod_name,
+        populated.data_dir_was_empty,
+        source,
+        default,
+    );
+    let script = match hooks.init_script(Arc::new(DefaultScript)).render(&request) {
+        Ok(s) => s,
+        Err(e) => {
+            // Leave the data dir as we found it, so the retry sees the same context.
+            if populated.data_dir_was_empty {
+                backup::restore::wipe_datadir(&args.datadir).with_context(|| {
+                    format!("init-script hook failed ({e}); wiping the data dir")
+                })?;
+            }
+            return Err(anyhow::anyhow!(e).context("init-script hook"));
+        }
     };
-    let script = plugin_free_default()
-        .render(&request)
-        .context("init-script hook")?;
     std::fs::create_dir_all(&args.conf_dir)
         .with_context(|| format!("creating {}", args.conf_dir.display()))?;
     let init_file = args.conf_dir.join("init.sql");
@@ -141,16 +156,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.conf_dir.display()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// The built-in init-script rule (the operator's default script unchanged). Wasm
-/// init-script modules plug in here once the pod-side module manifest is wired.
-fn plugin_free_default() -> impl InitScript {
-    struct Default;
-    impl InitScript for Default {
-        fn render(&self, request: &InitScriptRequest) -> Result<String, policy::HookError> {
-            Ok(request.default_script.clone())
-        }
-    }
-    Default
 }
