@@ -160,11 +160,18 @@ impl PodHooks {
                 ),
             }
         }
+        // Entries without `hooks` serve only what the module exports.
+        let modules = registry
+            .status(cluster)
+            .into_iter()
+            .filter(|s| s.hooks.contains(&hook))
+            .map(|s| s.name)
+            .collect();
         Ok(PodHooks {
             cluster: cluster.to_string(),
             hook,
             registry: Some(registry),
-            modules: policies.into_iter().map(|(n, _)| n).collect(),
+            modules,
         })
     }
 
