@@ -521,7 +521,7 @@ PY
   port=$((20000 + RANDOM % 20000))
   out=$(env -u KUBERNETES_SERVICE_HOST KUBECONFIG=/nonexistent RUST_LOG=info timeout 5 "$bin" controller \
     --log-format=text --leader-elect=false --health-port=$port --metrics-port=$((port + 1)) \
-    --default-plugins="$work/default-plugins.yaml" 2>&1)
+    --default-plugins="$work/default-plugins.yaml" 2>&1 | sed 's/\x1b\[[0-9;]*m//g'; exit "${PIPESTATUS[0]}")
   rc=$?
   if [ $rc -eq 124 ] && grep -q 'operator-wide default modules.*count=2' <<<"$out"; then
     pass "controller reads the chart's default-plugins ConfigMap (2 modules) and keeps running"
