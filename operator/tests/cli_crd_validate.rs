@@ -3,16 +3,13 @@
 //! schemas, the presslabs example passes, and every bad input of issue 2 fails clearly.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mysql-operator");
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("operator/ has a parent")
-        .to_path_buf()
+    testkit::repo_root()
 }
 
 fn example() -> PathBuf {

@@ -3,7 +3,7 @@
 //! `mariadbd` (`--help --verbose` parses every option and prints the resulting values).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use serde::Deserialize;
@@ -12,8 +12,8 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_mysql-operator");
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/render")
+    testkit::repo_root()
+        .join("operator/tests/render")
         .join(name)
 }
 

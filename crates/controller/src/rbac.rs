@@ -25,6 +25,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     // The custom resources: read and watched, finalizers patched, backups created/pruned.
     (MYSQL, "mysqlclusters", &["get", "list", "patch", "watch"]),
     (MYSQL, "mysqlclusters/status", &["get", "patch"]),
+    // Owner references with blockOwnerDeletion (OwnerReferencesPermissionEnforcement).
+    (MYSQL, "mysqlclusters/finalizers", &["update"]),
     (MYSQL, "mysqlbackups", RW),
     (MYSQL, "mysqlbackups/status", &["get", "patch"]),
     (MYSQL, "mysqldatabases", &["get", "list", "patch", "watch"]),

@@ -115,7 +115,7 @@ pub async fn run_clusters(
     reconciler.registry = registry.clone();
     reconciler.ha = Some(Arc::new(crate::ha::Supervisor::new(
         reconciler.store.clone(),
-        None,
+        registry.clone(),
         crate::ha::DnsResolver,
         metrics.clone(),
         crate::ha::HaConfig::default(),

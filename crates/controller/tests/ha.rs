@@ -364,16 +364,12 @@ async fn labels_converge_switchover_before_delete_and_failover_on_kill9() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let killed_at = Instant::now();
     db.node_mut(index_of(&second)).kill();
-    wait_for(
-        "FailoverStarted Event",
-        Duration::from_secs(30),
-        || {
-            s.events()
-                .iter()
-                .any(|e| e.reason == "FailoverStarted")
-                .then_some(())
-        },
-    )
+    wait_for("FailoverStarted Event", Duration::from_secs(30), || {
+        s.events()
+            .iter()
+            .any(|e| e.reason == "FailoverStarted")
+            .then_some(())
+    })
     .await;
     let third = wait_for(
         "master label on a promoted replica",

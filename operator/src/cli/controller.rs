@@ -233,6 +233,16 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
 
     let mut registry = Registry::default();
     let m = Metrics::register(&mut registry);
+    // Always present, so a scrape shows the operator is up (and which build) before any
+    // reconcile has filled the other families.
+    registry.register(
+        "mysql_operator_build",
+        "The operator's version",
+        prometheus_client::metrics::info::Info::new(vec![(
+            "version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        )]),
+    );
     let health = Health {
         ready: Arc::new(Mutex::new(Err("starting".into()))),
     };

@@ -10,7 +10,6 @@ use backup::init::{InitSources, populate_datadir};
 use backup::initsql::{DynamicConfig, default_script, render_config};
 use backup::peer::{PeerAuth, agent_address};
 use plugin::DefaultScript;
-use policy::InitScript;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;

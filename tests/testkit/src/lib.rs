@@ -4,5 +4,7 @@
 //! (`bash scripts/setup.sh`), never a silent skip.
 
 pub mod mariadb;
+mod repo;
+pub use repo::repo_root;
 pub mod s3;
 pub mod wasm;

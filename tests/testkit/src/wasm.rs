@@ -30,14 +30,14 @@ pub enum WasmError {
 
 /// The repository's `plugins/` workspace.
 pub fn plugins_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins")
+    crate::repo_root().join("plugins")
 }
 
 /// Where the plugin workspace builds: beside the main target dir, so repeated runs reuse it.
 fn target_dir() -> PathBuf {
     let base = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+        .unwrap_or_else(|| crate::repo_root().join("target"));
     base.join("wasm-plugins")
 }
 

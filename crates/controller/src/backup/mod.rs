@@ -25,7 +25,7 @@ pub const RECURRENT_LABEL: &str = "recurrent";
 /// Label naming the cluster of a scheduled backup and of a backup Job (presslabs: `cluster`).
 pub const CLUSTER_LABEL: &str = "cluster";
 /// Finalizer that holds a `remoteDeletePolicy: delete` backup until its object is deleted.
-pub const REMOTE_DELETE_FINALIZER: &str = "mysql.presslabs.org/remote-storage-delete";
+pub const REMOTE_DELETE_FINALIZER: &str = "backups.mysql.presslabs.org/remote-storage-cleanup";
 
 /// Where the reconcilers read the time.
 pub trait Clock: Send + Sync + 'static {

@@ -19,10 +19,7 @@ pub const SETUP_HINT: &str =
     "run `bash scripts/setup.sh` (and `. scripts/env.sh` for PATH) to install the Wasm toolchains";
 
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
+    testkit::repo_root()
 }
 
 fn target_base() -> PathBuf {

@@ -15,7 +15,7 @@ use serde::Deserialize;
 const SETUP: &str = "run `bash scripts/setup.sh` (and `. scripts/env.sh`) for the wasm targets, wasm-tools and componentize-py";
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    testkit::repo_root()
 }
 
 fn example(file: &str) -> PathBuf {
@@ -164,6 +164,8 @@ fn a_trapping_module_exits_non_zero_with_the_reason() {
         "failover-candidate",
         "--input",
         p(&example("backup-filter.json")),
+        "--settings",
+        p(&settings),
     ]);
     let (_, err) = text(&o);
     assert!(!o.status.success());
