@@ -10,7 +10,6 @@ use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
-use aws_sdk_s3::error::DisplayErrorContext;
 use std::time::Duration;
 
 /// A summary of one stored object, for listings and retention.
@@ -168,6 +167,22 @@ where
         op,
         bucket: obj.bucket.clone(),
         key: obj.key.clone(),
-        message: DisplayErrorContext(err).to_string(),
+        message: cause_chain(err),
     }
+}
+
+/// Each cause's `Display`, outermost first, repeats dropped: the SDK's own
+/// `DisplayErrorContext` appends a debug dump of the raw HTTP response, too long for an
+/// Event or a status condition.
+fn cause_chain(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }

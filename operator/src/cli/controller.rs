@@ -389,3 +389,62 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     rt.block_on(main_loop(args))?;
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::S3Remote;
+    use ::controller::backup::RemoteStore;
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+    use testkit::s3::{ACCESS_KEY, REGION, SECRET_KEY, Seaweed};
+
+    /// The remote delete a `remoteDeletePolicy: delete` backup relies on, against a real
+    /// SeaweedFS: size of a stored object, delete, gone, a second delete is not an error,
+    /// and a wrong secret is an error naming the cause (the finalizer then stays).
+    #[tokio::test]
+    async fn s3_remote_sizes_and_deletes_a_stored_backup() {
+        let server = Seaweed::start(&["backups"]).expect("start SeaweedFS");
+        let vars = |secret: &str| {
+            BTreeMap::from([
+                ("AWS_ACCESS_KEY_ID".to_string(), ACCESS_KEY.to_string()),
+                ("AWS_SECRET_ACCESS_KEY".to_string(), secret.to_string()),
+                ("AWS_REGION".to_string(), REGION.to_string()),
+                ("S3_ENDPOINT".to_string(), server.endpoint()),
+            ])
+        };
+        let good = vars(SECRET_KEY);
+        let url = "s3://backups/shop/shop-auto-2026-11-24t05-00-00.xbackup.gz";
+        let (store, obj) = super::s3_for(url, &good).expect("settings");
+        let body = vec![7u8; 4096];
+        let start = Instant::now();
+        loop {
+            let put = store
+                .client()
+                .put_object()
+                .bucket(&obj.bucket)
+                .key(&obj.key)
+                .body(body.clone().into())
+                .send()
+                .await;
+            match put {
+                Ok(_) => break,
+                Err(e) if start.elapsed() > Duration::from_secs(20) => {
+                    panic!("bucket never became writable: {e:?}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+
+        let remote = S3Remote;
+        assert_eq!(remote.size(url, &good).await, Ok(Some(4096)));
+        let refused = remote.delete(url, &vars("not-the-secret")).await;
+        assert!(refused.is_err(), "a wrong secret must not delete: {refused:?}");
+        assert_eq!(remote.size(url, &good).await, Ok(Some(4096)), "still stored");
+        assert_eq!(remote.delete(url, &good).await, Ok(()));
+        assert_eq!(remote.size(url, &good).await, Ok(None));
+        assert_eq!(remote.delete(url, &good).await, Ok(()), "already gone is fine");
+        let bad = remote.size("http://nowhere/x", &good).await;
+        println!("bad URL: {bad:?}; wrong secret: {refused:?}");
+        assert!(bad.is_err_and(|e| e.contains("backupURL")));
+    }
+}
