@@ -438,11 +438,22 @@ mod tests {
         let remote = S3Remote;
         assert_eq!(remote.size(url, &good).await, Ok(Some(4096)));
         let refused = remote.delete(url, &vars("not-the-secret")).await;
-        assert!(refused.is_err(), "a wrong secret must not delete: {refused:?}");
-        assert_eq!(remote.size(url, &good).await, Ok(Some(4096)), "still stored");
+        assert!(
+            refused.is_err(),
+            "a wrong secret must not delete: {refused:?}"
+        );
+        assert_eq!(
+            remote.size(url, &good).await,
+            Ok(Some(4096)),
+            "still stored"
+        );
         assert_eq!(remote.delete(url, &good).await, Ok(()));
         assert_eq!(remote.size(url, &good).await, Ok(None));
-        assert_eq!(remote.delete(url, &good).await, Ok(()), "already gone is fine");
+        assert_eq!(
+            remote.delete(url, &good).await,
+            Ok(()),
+            "already gone is fine"
+        );
         let bad = remote.size("http://nowhere/x", &good).await;
         println!("bad URL: {bad:?}; wrong secret: {refused:?}");
         assert!(bad.is_err_and(|e| e.contains("backupURL")));
