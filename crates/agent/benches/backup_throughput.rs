@@ -79,7 +79,9 @@ async fn parent() {
     let node = db.node(0);
     let pool = node.pool();
     let mut c = pool.get_conn().await.expect("connect");
-    c.query_drop("CREATE DATABASE IF NOT EXISTS app").await.unwrap();
+    c.query_drop("CREATE DATABASE IF NOT EXISTS app")
+        .await
+        .unwrap();
     c.query_drop("CREATE TABLE app.blob (id INT PRIMARY KEY, a VARCHAR(255), b VARCHAR(255), c VARCHAR(255), d VARCHAR(255)) ENGINE=InnoDB").await.unwrap();
     let mut from = 1;
     while from <= rows {
