@@ -83,6 +83,8 @@ async fn parent() {
         .await
         .unwrap();
     c.query_drop("CREATE TABLE app.blob (id INT PRIMARY KEY, a VARCHAR(255), b VARCHAR(255), c VARCHAR(255), d VARCHAR(255)) ENGINE=InnoDB").await.unwrap();
+    // seq_N_to_M (the Sequence engine) is resolved in the current schema.
+    c.query_drop("USE app").await.unwrap();
     let mut from = 1;
     while from <= rows {
         let to = (from + 9_999).min(rows);
