@@ -130,7 +130,7 @@ pass "README parsed: $(wc -l <"$work/index") marked blocks, $runs run here"
 # --- the scratch directory the blocks run in --------------------------------------------------
 sandbox="$work/readme"
 mkdir -p "$sandbox"
-for d in charts examples images docs; do ln -s "$repo/$d" "$sandbox/$d"; done
+for d in charts examples images docs wit; do ln -s "$repo/$d" "$sandbox/$d"; done
 plugin_cache="$CARGO_TARGET_DIR/readme-plugins"
 mkdir -p "$plugin_cache"
 (cd "$repo" && tar --exclude=./target -cf - -C plugins .) | (mkdir -p "$sandbox/plugins" && tar -xf - -C "$sandbox/plugins")
