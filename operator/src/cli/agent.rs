@@ -4,6 +4,7 @@
 //! the pod's environment (presslabs variable names where they exist).
 
 use anyhow::Context;
+use backup::peer::agent_address;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -92,6 +93,24 @@ impl PodArgs {
             replicas: self.replicas,
             labels: Default::default(),
         })
+    }
+
+    /// The agents behind the cluster's replicas and master Services (presslabs' names from
+    /// `render::names`, namespace-qualified), unless overridden by the flags.
+    pub fn peer_agents(
+        &self,
+        replicas_service: Option<&str>,
+        primary_service: Option<&str>,
+    ) -> (String, String) {
+        let names = render::names::Names::new(&self.cluster_name);
+        let ns = &self.namespace;
+        let host = |flag: Option<&str>, service: String| {
+            agent_address(&flag.map_or_else(|| format!("{service}.{ns}"), str::to_owned))
+        };
+        (
+            host(replicas_service, names.replicas_service()),
+            host(primary_service, names.master_service()),
+        )
     }
 
     /// The pod's ordinal from its StatefulSet name (`<cluster>-mysql-<n>`).

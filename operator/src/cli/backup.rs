@@ -7,7 +7,7 @@
 use super::agent::PodArgs;
 use anyhow::Context;
 use backup::job::{BackupJob, backup_name, run_backup};
-use backup::peer::{PeerAuth, agent_address};
+use backup::peer::PeerAuth;
 use backup::{Compression, ObjectUrl, S3Settings, S3Store, UploadOptions};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -76,22 +76,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         (None, None) => anyhow::bail!("give --backup-url (or BACKUP_URL) or --destination"),
     };
-    let ns = &args.pod.namespace;
     let name = &args.pod.cluster_name;
+    let (replicas, primary) = args.pod.peer_agents(
+        args.replicas_service.as_deref(),
+        args.primary_service.as_deref(),
+    );
     let job = BackupJob {
         cluster: name.clone(),
-        replicas: Some(agent_address(
-            &args
-                .replicas_service
-                .clone()
-                .unwrap_or_else(|| format!("{name}-mysql-replicas.{ns}")),
-        )),
-        primary: Some(agent_address(
-            &args
-                .primary_service
-                .clone()
-                .unwrap_or_else(|| format!("{name}-mysql-master.{ns}")),
-        )),
+        replicas: Some(replicas),
+        primary: Some(primary),
         auth: PeerAuth {
             user: args.backup_user.clone().unwrap_or_default(),
             password: args.backup_password.clone().unwrap_or_default(),

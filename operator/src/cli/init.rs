@@ -8,7 +8,7 @@ use super::agent::PodArgs;
 use anyhow::Context;
 use backup::init::{InitSources, populate_datadir};
 use backup::initsql::{DynamicConfig, default_script, render_config};
-use backup::peer::{PeerAuth, agent_address};
+use backup::peer::PeerAuth;
 use plugin::DefaultScript;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,8 +68,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(o) => o,
         None => args.pod.ordinal()?,
     };
-    let ns = &args.pod.namespace;
     let name = &args.pod.cluster_name;
+    let (replicas, primary) = args.pod.peer_agents(
+        args.replicas_service.as_deref(),
+        args.primary_service.as_deref(),
+    );
     let s3 = match args.init_bucket_url.as_deref().filter(|u| !u.is_empty()) {
         Some(_) => Some(backup::S3Settings::from_env()?),
         None => None,
@@ -78,18 +81,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         cluster: name.clone(),
         ordinal,
         datadir: args.datadir.clone(),
-        replicas: Some(agent_address(
-            &args
-                .replicas_service
-                .clone()
-                .unwrap_or_else(|| format!("{name}-mysql-replicas.{ns}")),
-        )),
-        primary: Some(agent_address(
-            &args
-                .primary_service
-                .clone()
-                .unwrap_or_else(|| format!("{name}-mysql-master.{ns}")),
-        )),
+        replicas: Some(replicas),
+        primary: Some(primary),
         init_bucket_url: args.init_bucket_url.clone().filter(|u| !u.is_empty()),
         s3,
         auth: PeerAuth {
@@ -138,7 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report_host = args
         .report_host
         .clone()
-        .unwrap_or_else(|| format!("{}.mysql.{ns}", args.pod.pod_name));
+        .unwrap_or_else(|| format!("{}.mysql.{}", args.pod.pod_name, args.pod.namespace));
     render_config(
         &args.mounted_cnf,
         &args.conf_dir,
