@@ -422,9 +422,9 @@ sweep_iptables() {
     command -v $ipt >/dev/null || continue
     for tbl in filter nat mangle raw; do
       $ipt-save -t $tbl 2>/dev/null | grep -E '^-A .*(KUBE-|CNI-|MYSQLOP-)' | sed 's/^-A /-D /' \
-        | while read -r r; do eval "$ipt -t $tbl $r" 2>/dev/null || true; done
-      for c in $($ipt-save -t $tbl 2>/dev/null | grep -oE '^:(KUBE|CNI|MYSQLOP)-[^ ]+' | tr -d :); do $ipt -t $tbl -F "$c" 2>/dev/null || true; done
-      for c in $($ipt-save -t $tbl 2>/dev/null | grep -oE '^:(KUBE|CNI|MYSQLOP)-[^ ]+' | tr -d :); do $ipt -t $tbl -X "$c" 2>/dev/null || true; done
+        | while read -r r; do eval "$ipt -t $tbl $r" 2>/dev/null || true; done || true
+      for c in $($ipt-save -t $tbl 2>/dev/null | grep -oE '^:(KUBE|CNI|MYSQLOP)-[^ ]+' | tr -d : || true); do $ipt -t $tbl -F "$c" 2>/dev/null || true; done
+      for c in $($ipt-save -t $tbl 2>/dev/null | grep -oE '^:(KUBE|CNI|MYSQLOP)-[^ ]+' | tr -d : || true); do $ipt -t $tbl -X "$c" 2>/dev/null || true; done
     done
   done
 }
@@ -446,7 +446,7 @@ down() {
   local cg p
   for cg in /sys/fs/cgroup/*/kubepods; do
     [ -d "$cg" ] || continue
-    find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u | while read -r p; do kill -KILL "$p" 2>/dev/null || true; done
+    { find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u | while read -r p; do kill -KILL "$p" 2>/dev/null || true; done; } || true
   done
   stop containerd containerd
   # shims of this containerd (they carry its socket in their command line)
@@ -462,7 +462,7 @@ down() {
   rmdir /run/netns 2>/dev/null || true
   ip link del cni0 2>/dev/null || true
   # mounts under the state dir (overlay rootfs, shm, token tmpfs, ...), deepest first
-  awk -v d="$DIR/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r p; do umount -l "$p" 2>/dev/null || true; done
+  { awk -v d="$DIR/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r p; do umount -l "$p" 2>/dev/null || true; done; } || true
   for cg in /sys/fs/cgroup/*/kubepods; do [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || true; done
   restore_sysctls
   if [ -d "$DIR" ] && [ "$DIR" != / ]; then rm -rf "${DIR:?}"; fi
