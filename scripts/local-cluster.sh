@@ -65,6 +65,8 @@ alive() {
   local p; p=$(pid_of "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null \
     && tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q -- "$2"
 }
+# a pid that exited stays a zombie until PID 1 reaps it: that counts as stopped
+running() { [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; }
 record() { { grep -v "^$1 " "$PIDS" 2>/dev/null || true; echo "$1 $2"; } > "$PIDS.tmp"; mv "$PIDS.tmp" "$PIDS"; }
 # start NAME MATCH CMD...: background, own session, log to $LOGS/NAME.log, unless already running
 start() {
@@ -76,10 +78,11 @@ start() {
 stop() { # NAME MATCH
   local p; p=$(pid_of "$1"); [ -n "$p" ] || return 0
   if alive "$1" "$2"; then
+    local t0; t0=$(now)
     kill -TERM "$p" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
-    echo "stopped $1 ($p)"
+    for _ in $(seq 100); do running "$p" || break; sleep 0.1; done
+    running "$p" && kill -KILL "$p" 2>/dev/null || true
+    echo "stopped $1 ($p, $(since "$t0"))"
   fi
 }
 wait_for() { # SECONDS CMD...: poll until CMD succeeds
@@ -455,16 +458,19 @@ down() {
   stop kube-apiserver kube-apiserver
   stop etcd etcd
   rm -f "$PIDS"
+  step processes "$(since "$T")"
   # network: kube-proxy's own cleanup, then a sweep; the bridge; pod netns
   [ -n "$BIN" ] && "$BIN/kube-proxy" --cleanup --proxy-mode=iptables >/dev/null 2>&1 || true
   sweep_iptables
   for p in /run/netns/cni-*; do [ -e "$p" ] || continue; umount "$p" 2>/dev/null || true; rm -f "$p"; done
   rmdir /run/netns 2>/dev/null || true
   ip link del cni0 2>/dev/null || true
+  step network "$(since "$T")"
   # mounts under the state dir (overlay rootfs, shm, token tmpfs, ...), deepest first
   { awk -v d="$DIR/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r p; do umount -l "$p" 2>/dev/null || true; done; } || true
   for cg in /sys/fs/cgroup/*/kubepods; do [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || true; done
   restore_sysctls
+  step mounts+cgroups "$(since "$T")"
   if [ -d "$DIR" ] && [ "$DIR" != / ]; then rm -rf "${DIR:?}"; fi
   step down "$(since "$T")"
   leftovers
