@@ -28,6 +28,7 @@ repo=$(cd "$here/.." && pwd)
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/mysql-operator/images
 BIN=${MYSQL_OPERATOR_BIN:-$CARGO_TARGET_DIR/debug/mysql-operator}
 SOCK=${MYSQL_OPERATOR_K8S_DIR:-/var/tmp/mysql-operator-k8s}/node/containerd.sock
+IMPORTED=$(dirname "$SOCK")/images.imported   # "tag image-id" of what this node's containerd holds
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 B=(buildah --root "$CACHE/storage" --runroot "$CACHE/run" --storage-driver overlay)
@@ -46,10 +47,14 @@ has_image() { "${B[@]}" inspect --type image "$1" >/dev/null 2>&1; }
 # base NAME VARIANT PACKAGES [USER] : a Debian rootfs as image NAME, rebuilt when the key changes
 base() {
   local name=$1 variant=$2 pkgs=$3 user=${4:-} T; T=$(now)
-  local key; key=$(printf '%s\n' "$name" "$variant" "$pkgs" "$user" "$MIRROR" "$(declare -f base_hook)" | sha256sum | cut -c1-16)
+  local key; key=$(printf '%s\n' "$name" "$variant" "$pkgs" "$user" "$MIRROR" slim1 "$(declare -f base_hook)" | sha256sum | cut -c1-16)
   local tar=$CACHE/rootfs-$key.tar tmp=$CACHE/rootfs-$key.partial.tar marker=$CACHE/base-$(echo "$name" | tr '/:' '__').key
   if [ ! -s "$tar" ]; then
+    # like Debian's -slim images: no docs, man pages or translations (kept out for later apt-get too)
     mmdebstrap --variant="$variant" ${pkgs:+--include="$pkgs"} \
+      --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+      --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+      --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
       --customize-hook="$(declare -f base_hook); base_hook \"\$1\" $variant" \
       bookworm "$tmp" "deb $MIRROR bookworm main" "deb $MIRROR bookworm-updates main" \
       "deb $SECURITY bookworm-security main" > "$CACHE/mmdebstrap-$key.log" 2>&1 \
@@ -88,13 +93,18 @@ bud() {
     || { tail -30 "$CACHE/bud.log"; die "buildah bud $file failed"; }
   local size; size=$("${B[@]}" images --format '{{.Size}}' "$tag" | head -1)
   local t_build; t_build=$(since "$T")
-  if [ "${NO_IMPORT:-}" != 1 ]; then
+  local id; id=$("${B[@]}" inspect --type image --format '{{.FromImageID}}' "$tag")
+  if [ "${NO_IMPORT:-}" != 1 ] && grep -qx "$tag $id" "$IMPORTED" 2>/dev/null \
+      && ctr --address "$SOCK" -n k8s.io images ls -q | grep -qx "$tag"; then
+    printf '  %-48s %9s  build %s, already imported\n' "$tag" "$size" "$t_build"
+  elif [ "${NO_IMPORT:-}" != 1 ]; then
     [ -S "$SOCK" ] || die "no containerd at $SOCK: scripts/local-cluster.sh up first (or NO_IMPORT=1)"
     T=$(now)
     local out=$CACHE/export.tar; rm -f "$out"
     "${B[@]}" push -q "$tag" "docker-archive:$out:$tag" >/dev/null
     ctr --address "$SOCK" -n k8s.io images import "$out" >/dev/null
     rm -f "$out"
+    { grep -v "^$tag " "$IMPORTED" 2>/dev/null || true; echo "$tag $id"; } > "$IMPORTED.tmp"; mv "$IMPORTED.tmp" "$IMPORTED"
     printf '  %-48s %9s  build %s, import %s\n' "$tag" "$size" "$t_build" "$(since "$T")"
   else
     printf '  %-48s %9s  build %s\n' "$tag" "$size" "$t_build"

@@ -2,7 +2,10 @@
 # A real single-node Kubernetes 1.32 on this machine, for the e2e suite (run as root).
 #
 #   scripts/local-cluster.sh up [--smoke]   start (idempotent; prints a timing per step)
-#   scripts/local-cluster.sh down           stop everything and undo every host change
+#   scripts/local-cluster.sh down [--keep-images]
+#                                           stop everything and undo every host change; the
+#                                           state dir goes too (with --keep-images all but the
+#                                           node's imported images, for a faster next `up`)
 #   scripts/local-cluster.sh status         what runs
 #   scripts/local-cluster.sh env            prints `export KUBECONFIG=...` (eval it)
 #
@@ -445,6 +448,10 @@ down() {
   if alive containerd containerd; then
     local id; for id in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1 || true; done
     sleep 1
+    if [ "$KEEP_IMAGES" = 1 ]; then  # keep the image store, not the pods' containers
+      for id in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks delete -f "$id" >/dev/null 2>&1 || true; done
+      for id in $(ctr_ containers ls -q 2>/dev/null); do ctr_ containers delete "$id" >/dev/null 2>&1 || true; done
+    fi
   fi
   local cg p
   for cg in /sys/fs/cgroup/*/kubepods; do
@@ -471,7 +478,16 @@ down() {
   for cg in /sys/fs/cgroup/*/kubepods; do [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || true; done
   restore_sysctls
   step mounts+cgroups "$(since "$T")"
-  if [ -d "$DIR" ] && [ "$DIR" != / ]; then rm -rf "${DIR:?}"; fi
+  if [ -d "$DIR" ] && [ "$DIR" != / ]; then
+    if [ "$KEEP_IMAGES" = 1 ] && [ -d "$N/containerd-root" ]; then
+      # everything but containerd's image content and metadata (its CRI state goes too)
+      rm -rf "$N/containerd-root/io.containerd.grpc.v1.cri"
+      find "$DIR" -mindepth 1 -maxdepth 1 ! -name node -exec rm -rf {} +
+      find "$N" -mindepth 1 -maxdepth 1 ! -name containerd-root ! -name images.imported -exec rm -rf {} +
+    else
+      rm -rf "${DIR:?}"  # ~1 min with the e2e images imported (ext4 on this VM)
+    fi
+  fi
   step down "$(since "$T")"
   leftovers
 }
@@ -492,8 +508,8 @@ leftovers() {
 
 case "${1:-}" in
   up) up; if [ "${2:-}" = --smoke ]; then bash "$here/local-cluster/smoke.sh"; fi ;;
-  down) down ;;
+  down) KEEP_IMAGES=0; [ "${2:-}" = --keep-images ] && KEEP_IMAGES=1; down ;;
   status) status ;;
   env) env_ ;;
-  *) echo "usage: $0 up [--smoke] | down | status | env" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--smoke] | down [--keep-images] | status | env" >&2; exit 2 ;;
 esac
