@@ -25,8 +25,9 @@
 # Host changes, all undone by `down` (also after a failed or partial `up`):
 # - iptables: chains MYSQLOP-INPUT / MYSQLOP-FORWARD (jumped to first from INPUT/FORWARD): the
 #   API server (bound to 0.0.0.0:6443 so pods reach it at 10.244.0.1), the kubelet (node IP
-#   :10250) and DNS (10.244.0.1:53) answer loopback/cni0 only, pods cannot reach the kubelet,
-#   and no pod traffic leaves the VM (cni0 <-> cni0 only); plus kube-proxy's KUBE-* and the
+#   :10250) and DNS (10.244.0.1:53) answer loopback/cni0 only; pods may open connections to
+#   the host only for DNS and the API server (not the kubelet, nothing else the VM runs), and
+#   no pod traffic leaves the VM (cni0 <-> cni0 only); plus kube-proxy's KUBE-* and the
 #   CNI plugins' CNI-* chains (removed with `kube-proxy --cleanup` and a sweep).
 # - sysctls the kubelet, kube-proxy and the bridge plugin change (saved at first `up`,
 #   restored by `down`); the cni0 bridge, pod veths and netns (/run/netns/cni-*), mounts
@@ -136,8 +137,13 @@ guard_up() {
   local c
   for c in MYSQLOP-INPUT MYSQLOP-FORWARD; do iptables -N "$c" 2>/dev/null || iptables -F "$c"; done
   iptables -A MYSQLOP-INPUT -i lo -j RETURN
-  iptables -A MYSQLOP-INPUT -i cni0 -p tcp --dport 10250 -j DROP    # pods: no kubelet API
-  iptables -A MYSQLOP-INPUT -i cni0 -j RETURN                       # pods: API server, DNS
+  # pods may open connections to the host only for DNS and the API server (no kubelet API,
+  # nothing else the VM runs); replies to the host's own connections (probes, exec) pass
+  iptables -A MYSQLOP-INPUT -i cni0 -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
+  iptables -A MYSQLOP-INPUT -i cni0 -d $GW -p udp --dport 53 -j RETURN
+  iptables -A MYSQLOP-INPUT -i cni0 -d $GW -p tcp --dport 53 -j RETURN
+  iptables -A MYSQLOP-INPUT -i cni0 -d $GW -p tcp --dport 6443 -j RETURN
+  iptables -A MYSQLOP-INPUT -i cni0 -j DROP
   iptables -A MYSQLOP-INPUT -p tcp -m multiport --dports 6443,10250 -j DROP
   iptables -A MYSQLOP-INPUT -d "$POD_CIDR" -j DROP                  # DNS on the gateway
   iptables -A MYSQLOP-FORWARD -i cni0 -o cni0 -j RETURN             # pod <-> pod (and via ClusterIP)

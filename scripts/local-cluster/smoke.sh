@@ -109,7 +109,7 @@ check "pod->ClusterIP $CIP:80" "$(x client "nc -w 3 $CIP 80 </dev/null | cut -d-
 check "pod->API with its ServiceAccount token" "$(x client 'S=/var/run/secrets/kubernetes.io/serviceaccount; curl -sS --cacert $S/ca.crt -H "Authorization: Bearer $(cat $S/token)" https://kubernetes.default.svc/api/v1/namespaces/'$NS'/pods/web-0 | grep -o "\"name\": \"web-0\"" | head -1')" '"name": "web-0"'
 check "PVC writable by uid 999" "$(x web-0 'id -u; stat -c %u /data/marker; cat /data/state' | tr '\n' ' ')" "999 999 fresh "
 NODE_IP=$(kubectl get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')
-for target in 192.0.2.1:80 1.1.1.1:443 1.1.1.1:53 "$NODE_IP:10250"; do
+for target in 192.0.2.1:80 1.1.1.1:443 1.1.1.1:53 "$NODE_IP:10250" "$NODE_IP:22" "$NODE_IP:2379" "$NODE_IP:2024"; do
   check "pod cannot reach $target" "$(x client "nc -z -w 3 ${target%:*} ${target#*:} && echo open || echo blocked")" "blocked"
 done
 check "pod cannot resolve outside names" "$(x client 'getent hosts deb.debian.org >/dev/null && echo resolved || echo no')" "no"
