@@ -42,6 +42,14 @@ for c in buildah mmdebstrap ctr strip; do
 done
 [ -x "$BIN" ] || die "no binary at $BIN: cargo build -p mysql-operator --bin mysql-operator (or set MYSQL_OPERATOR_BIN)"
 
+# buildah leaves the working containers of FROM-only stages (the binary stage) mounted, and
+# its overlay driver bind-mounts its own directory: leave no mount behind
+cleanup() {
+  "${B[@]}" rm --all >/dev/null 2>&1 || true
+  umount "$CACHE/storage/overlay" 2>/dev/null || true
+}
+trap cleanup EXIT
+
 has_image() { "${B[@]}" inspect --type image "$1" >/dev/null 2>&1; }
 
 # base NAME VARIANT PACKAGES [USER] : a Debian rootfs as image NAME, rebuilt when the key changes
