@@ -1,21 +1,20 @@
 //! The default init SQL script `mysqld` runs at every start (`init-file`): the
-//! `sys_operator` database with its status and heartbeat tables, and the operator's own
-//! accounts — written without binary logging so it never creates GTIDs.
+//! `sys_operator` database with its status and heartbeat tables (defined once, in
+//! [`flavor::schema`]), and the operator's own accounts — written without binary logging
+//! so it never creates GTIDs.
 //!
 //! The ConfigMap carries it as a template whose passwords are `${NAME}` placeholders; the
 //! init container fills them from the operated Secret with [`fill_placeholders`], which
 //! escapes them as SQL string literals. Passwords never appear in the ConfigMap.
+//! [`first_start_sql`] is the part only a freshly initialised data dir gets: root's
+//! password and the user Secret's application account and schema.
 
 use std::collections::BTreeMap;
 
 use crate::mycnf::{ServerFlavor, ServerVersion};
+use crate::secret;
 
-/// The database the operator owns on every server (presslabs' name, kept for adoption).
-pub const OPERATOR_DB: &str = "sys_operator";
-/// Marks a node configured/ready for the operator (`name`, `value` rows).
-pub const STATUS_TABLE: &str = "status";
-/// pt-heartbeat's table, read by mysqld_exporter's `--collect.heartbeat`.
-pub const HEARTBEAT_TABLE: &str = "heartbeat";
+pub use flavor::schema::{HEARTBEAT_TABLE, OPERATOR_DB, STATUS_TABLE};
 
 /// An account the operator needs on every server; the password is a placeholder name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,35 +33,48 @@ pub struct Account {
 
 /// The operator's accounts with presslabs' user names and the grants this flavor needs.
 pub fn operator_accounts(flavor: ServerFlavor, version: ServerVersion) -> Vec<Account> {
-    let mariadb_split = flavor == ServerFlavor::Mariadb
-        && (version.major, version.minor, version.patch) >= (10, 5, 9);
+    let v = (version.major, version.minor, version.patch);
+    let mariadb_split = flavor == ServerFlavor::Mariadb && v >= (10, 5, 9);
     let repl_client = if mariadb_split {
         "BINLOG MONITOR, SLAVE MONITOR"
     } else {
         "REPLICATION CLIENT"
     };
+    // The backup tool on a replica runs `STOP SLAVE SQL_THREAD` (--safe-slave-backup):
+    // MariaDB ≥ 10.5.2 needs REPLICATION SLAVE ADMIN for it, MySQL 8 the dynamic
+    // REPLICATION_SLAVE_ADMIN (and BACKUP_ADMIN for LOCK INSTANCE FOR BACKUP); older
+    // servers only have SUPER.
+    let stop_replica = match flavor {
+        ServerFlavor::Mariadb if v >= (10, 5, 2) => "REPLICATION SLAVE ADMIN",
+        ServerFlavor::Mysql | ServerFlavor::Percona if v >= (8, 0, 0) => {
+            "BACKUP_ADMIN, REPLICATION_SLAVE_ADMIN"
+        }
+        _ => "SUPER",
+    };
     vec![
         Account {
-            user: "sys_operator".into(),
+            user: secret::OPERATOR_ACCOUNT.into(),
             host: "%".into(),
-            password_key: "OPERATOR_PASSWORD".into(),
+            password_key: secret::OPERATOR_PASSWORD.into(),
             grants: vec![("ALL PRIVILEGES".into(), "*.*".into())],
             grant_option: true,
         },
         Account {
-            user: "sys_replication".into(),
+            user: secret::REPLICATION_ACCOUNT.into(),
             host: "%".into(),
-            password_key: "REPLICATION_PASSWORD".into(),
+            password_key: secret::REPLICATION_PASSWORD.into(),
             grants: vec![(
-                format!("SELECT, PROCESS, RELOAD, LOCK TABLES, {repl_client}, REPLICATION SLAVE"),
+                format!(
+                    "SELECT, PROCESS, RELOAD, LOCK TABLES, {repl_client}, REPLICATION SLAVE, {stop_replica}"
+                ),
                 "*.*".into(),
             )],
             grant_option: false,
         },
         Account {
-            user: "sys_exporter".into(),
+            user: secret::METRICS_EXPORTER_ACCOUNT.into(),
             host: "127.0.0.1".into(),
-            password_key: "METRICS_EXPORTER_PASSWORD".into(),
+            password_key: secret::METRICS_EXPORTER_PASSWORD.into(),
             grants: vec![(format!("SELECT, PROCESS, {repl_client}"), "*.*".into())],
             grant_option: false,
         },
@@ -104,19 +116,13 @@ pub fn init_sql_template(
     let db = quote_ident(OPERATOR_DB);
     let mut q: Vec<String> = vec![
         "SET @@SESSION.SQL_LOG_BIN = 0;".into(),
-        format!("CREATE DATABASE IF NOT EXISTS {db};"),
-        format!(
-            "CREATE TABLE IF NOT EXISTS {db}.{} (name varchar(64) NOT NULL PRIMARY KEY, value varchar(8192) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;",
-            quote_ident(STATUS_TABLE)
-        ),
+        format!("{};", flavor::schema::CREATE_OPERATOR_DB),
+        format!("{};", flavor::schema::CREATE_STATUS_TABLE),
         format!(
             "REPLACE INTO {db}.{} VALUES ('configured', '0');",
             quote_ident(STATUS_TABLE)
         ),
-        format!(
-            "CREATE TABLE IF NOT EXISTS {db}.{} (ts varchar(26) NOT NULL, server_id int unsigned NOT NULL PRIMARY KEY, file varchar(255) DEFAULT NULL, position bigint unsigned DEFAULT NULL, relay_master_log_file varchar(255) DEFAULT NULL, exec_master_log_pos bigint unsigned DEFAULT NULL) ENGINE=InnoDB;",
-            quote_ident(HEARTBEAT_TABLE)
-        ),
+        format!("{};", flavor::schema::CREATE_HEARTBEAT_TABLE),
     ];
     for account in operator_accounts(flavor, version) {
         let who = format!(
@@ -144,6 +150,63 @@ pub fn init_sql_template(
         let stmt = stmt.trim().trim_end_matches(';');
         if !stmt.is_empty() {
             q.push(format!("{stmt};"));
+        }
+    }
+    q.push(String::new());
+    q.join("\n")
+}
+
+/// What the user's Secret asks the first start to create (`spec.secretName`'s keys).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct FirstStart {
+    /// `ROOT_PASSWORD`: root's password, for `root@localhost` and `root@%`.
+    pub root_password: String,
+    /// `USER` and `PASSWORD`: an application account with every privilege on `DATABASE`.
+    pub user: Option<(String, String)>,
+    /// `DATABASE`: a schema to create.
+    pub database: Option<String>,
+}
+
+impl std::fmt::Debug for FirstStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirstStart")
+            .field("user", &self.user.as_ref().map(|(u, _)| u))
+            .field("database", &self.database)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The statements only a freshly initialised data dir gets (what the server images'
+/// entrypoints did from `MYSQL_ROOT_PASSWORD`, `MYSQL_USER`, … for presslabs): root's
+/// password on `localhost` and `%`, the application schema and account. One statement
+/// per line, idempotent, for the init-file after [`init_sql_template`]'s part (which
+/// turns binary logging off first).
+pub fn first_start_sql(f: &FirstStart) -> String {
+    let pw = quote_string(&f.root_password);
+    let mut q = vec![
+        format!("ALTER USER 'root'@'localhost' IDENTIFIED BY {pw};"),
+        "CREATE USER IF NOT EXISTS 'root'@'%';".to_string(),
+        format!("ALTER USER 'root'@'%' IDENTIFIED BY {pw};"),
+        "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;".to_string(),
+    ];
+    if let Some(db) = f.database.as_deref().filter(|d| !d.is_empty()) {
+        q.push(format!(
+            "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4;",
+            quote_ident(db)
+        ));
+    }
+    if let Some((user, password)) = f.user.as_ref().filter(|(u, _)| !u.is_empty()) {
+        let who = format!("{}@'%'", quote_string(user));
+        q.push(format!("CREATE USER IF NOT EXISTS {who};"));
+        q.push(format!(
+            "ALTER USER {who} IDENTIFIED BY {};",
+            quote_string(password)
+        ));
+        if let Some(db) = f.database.as_deref().filter(|d| !d.is_empty()) {
+            q.push(format!(
+                "GRANT ALL PRIVILEGES ON {}.* TO {who};",
+                quote_ident(db)
+            ));
         }
     }
     q.push(String::new());
@@ -224,7 +287,9 @@ mod tests {
                 "ALTER USER 'sys_replication'@'%' IDENTIFIED BY '${REPLICATION_PASSWORD}';"
             )
         );
-        assert!(sql.contains("GRANT SELECT, PROCESS, RELOAD, LOCK TABLES, REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO 'sys_replication'@'%';"));
+        assert!(sql.contains("GRANT SELECT, PROCESS, RELOAD, LOCK TABLES, REPLICATION CLIENT, REPLICATION SLAVE, BACKUP_ADMIN, REPLICATION_SLAVE_ADMIN ON *.* TO 'sys_replication'@'%';"));
+        let old = init_sql_template(ServerFlavor::Percona, v("5.7"), &[]);
+        assert!(old.contains("REPLICATION SLAVE, SUPER ON *.* TO 'sys_replication'"));
         assert!(sql.contains("CREATE USER IF NOT EXISTS 'sys_exporter'@'127.0.0.1';"));
     }
 
@@ -232,10 +297,41 @@ mod tests {
     fn mariadb_grants_use_split_privileges() {
         let sql = init_sql_template(ServerFlavor::Mariadb, v("10.11.6"), &[]);
         assert!(
-            sql.contains("BINLOG MONITOR, SLAVE MONITOR, REPLICATION SLAVE"),
+            sql.contains(
+                "BINLOG MONITOR, SLAVE MONITOR, REPLICATION SLAVE, REPLICATION SLAVE ADMIN ON *.* TO 'sys_replication'"
+            ),
             "{sql}"
         );
         assert!(!sql.contains("REPLICATION CLIENT"));
+    }
+
+    #[test]
+    fn first_start_sets_root_and_the_application_account() {
+        let sql = first_start_sql(&FirstStart {
+            root_password: "r'oot".into(),
+            user: Some(("app".into(), "pw".into())),
+            database: Some("shop".into()),
+        });
+        let lines: Vec<&str> = sql.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "ALTER USER 'root'@'localhost' IDENTIFIED BY 'r\\'oot';",
+                "CREATE USER IF NOT EXISTS 'root'@'%';",
+                "ALTER USER 'root'@'%' IDENTIFIED BY 'r\\'oot';",
+                "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;",
+                "CREATE DATABASE IF NOT EXISTS `shop` CHARACTER SET utf8mb4;",
+                "CREATE USER IF NOT EXISTS 'app'@'%';",
+                "ALTER USER 'app'@'%' IDENTIFIED BY 'pw';",
+                "GRANT ALL PRIVILEGES ON `shop`.* TO 'app'@'%';",
+            ]
+        );
+        let only_root = first_start_sql(&FirstStart {
+            root_password: "x".into(),
+            ..FirstStart::default()
+        });
+        assert_eq!(only_root.lines().count(), 4);
+        assert!(!format!("{:?}", FirstStart { root_password: "secret".into(), ..FirstStart::default() }).contains("secret"));
     }
 
     #[test]

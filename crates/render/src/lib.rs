@@ -2,6 +2,8 @@
 //! applies: StatefulSet, Services, ConfigMap (`my.cnf`, init SQL, plugin manifest), the
 //! operated Secret and the PodDisruptionBudget — with presslabs' names and labels.
 //!
+//! [`pod`] is the contract between the rendered pod template and the pod-side CLI.
+//!
 //! Nothing here talks to a cluster; the same output feeds `mysql-operator render` and the
 //! controller, and it is deterministic so a second reconcile changes nothing.
 
@@ -13,6 +15,7 @@ pub mod mycnf;
 pub mod names;
 pub mod pdb;
 pub mod plugins;
+pub mod pod;
 pub mod quantity;
 pub mod secret;
 pub mod services;

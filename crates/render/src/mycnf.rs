@@ -40,6 +40,50 @@ impl ServerFlavor {
             ServerFlavor::Mariadb => "mariadb",
         }
     }
+
+    /// Every flavor, for parsers and their error messages.
+    pub const ALL: [ServerFlavor; 3] = [
+        ServerFlavor::Mysql,
+        ServerFlavor::Percona,
+        ServerFlavor::Mariadb,
+    ];
+
+    /// The server program the `mysql` container runs.
+    pub fn server_program(self) -> &'static str {
+        match self {
+            ServerFlavor::Mariadb => "mariadbd",
+            ServerFlavor::Mysql | ServerFlavor::Percona => "mysqld",
+        }
+    }
+
+    /// The admin client the liveness probe runs (`… ping`).
+    pub fn admin_program(self) -> &'static str {
+        match self {
+            ServerFlavor::Mariadb => "mariadb-admin",
+            ServerFlavor::Mysql | ServerFlavor::Percona => "mysqladmin",
+        }
+    }
+}
+
+impl std::fmt::Display for ServerFlavor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A flavor name that is none of `mysql`, `percona`, `mariadb`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown server flavor `{0}`: use mysql, percona or mariadb")]
+pub struct UnknownFlavor(pub String);
+
+impl std::str::FromStr for ServerFlavor {
+    type Err = UnknownFlavor;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ServerFlavor::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s.trim())
+            .ok_or_else(|| UnknownFlavor(s.to_string()))
+    }
 }
 
 /// A server version, enough of it to pick option names (`8.0.20`, `5.7`, `10.11.6`).

@@ -10,23 +10,49 @@ use k8s_openapi::api::core::v1::Secret;
 
 use crate::meta::Ctx;
 
+/// Keys of the operated Secret. The pods get the whole Secret as environment
+/// (`envFrom`), so these are also the environment variable names the pod-side CLI reads.
+pub const BACKUP_USER: &str = "BACKUP_USER";
+pub const BACKUP_PASSWORD: &str = "BACKUP_PASSWORD";
+pub const METRICS_EXPORTER_USER: &str = "METRICS_EXPORTER_USER";
+pub const METRICS_EXPORTER_PASSWORD: &str = "METRICS_EXPORTER_PASSWORD";
+pub const OPERATOR_USER: &str = "OPERATOR_USER";
+pub const OPERATOR_PASSWORD: &str = "OPERATOR_PASSWORD";
+pub const REPLICATION_USER: &str = "REPLICATION_USER";
+pub const REPLICATION_PASSWORD: &str = "REPLICATION_PASSWORD";
+
+/// The accounts' names (presslabs'). `sys_backups` is the agent's HTTP basic-auth user,
+/// not a server account.
+pub const BACKUP_ACCOUNT: &str = "sys_backups";
+pub const METRICS_EXPORTER_ACCOUNT: &str = "sys_exporter";
+pub const OPERATOR_ACCOUNT: &str = "sys_operator";
+pub const REPLICATION_ACCOUNT: &str = "sys_replication";
+
+/// Keys of the user's Secret (`spec.secretName`), presslabs': `ROOT_PASSWORD` is
+/// required; `USER`, `PASSWORD` and `DATABASE` create an application account and schema
+/// when the first pod initialises an empty data dir.
+pub const USER_ROOT_PASSWORD: &str = "ROOT_PASSWORD";
+pub const USER_USER: &str = "USER";
+pub const USER_PASSWORD: &str = "PASSWORD";
+pub const USER_DATABASE: &str = "DATABASE";
+
 /// Marks a password the controller generates when it creates the Secret.
 pub const PLACEHOLDER: &str = "<generated-by-controller>";
 
 /// User-name keys with their fixed values (presslabs' account names).
 pub const USERS: &[(&str, &str)] = &[
-    ("BACKUP_USER", "sys_backups"),
-    ("METRICS_EXPORTER_USER", "sys_exporter"),
-    ("OPERATOR_USER", "sys_operator"),
-    ("REPLICATION_USER", "sys_replication"),
+    (BACKUP_USER, BACKUP_ACCOUNT),
+    (METRICS_EXPORTER_USER, METRICS_EXPORTER_ACCOUNT),
+    (OPERATOR_USER, OPERATOR_ACCOUNT),
+    (REPLICATION_USER, REPLICATION_ACCOUNT),
 ];
 
 /// Password keys the controller generates once and never rotates on its own.
 pub const PASSWORD_KEYS: &[&str] = &[
-    "BACKUP_PASSWORD",
-    "METRICS_EXPORTER_PASSWORD",
-    "OPERATOR_PASSWORD",
-    "REPLICATION_PASSWORD",
+    BACKUP_PASSWORD,
+    METRICS_EXPORTER_PASSWORD,
+    OPERATOR_PASSWORD,
+    REPLICATION_PASSWORD,
 ];
 
 /// The Secret with the user names and, for each password, `passwords[key]` when given

@@ -62,14 +62,18 @@ pub fn healthy_service(ctx: &Ctx) -> Service {
     )
 }
 
-/// `<c>-mysql-master`: the one writable primary.
+/// `<c>-mysql-master`: the one writable primary, plus its agent port (a new replica
+/// clones from the primary when no healthy replica answers).
 pub fn master_service(ctx: &Ctx) -> Service {
     cluster_ip_service(
         ctx,
         ctx.names.master_service(),
         "master",
         &[(ROLE_LABEL, "master")],
-        vec![port(MYSQL_PORT_NAME, MYSQL_PORT)],
+        vec![
+            port(MYSQL_PORT_NAME, MYSQL_PORT),
+            port(AGENT_PORT_NAME, AGENT_PORT),
+        ],
     )
 }
 
@@ -217,7 +221,14 @@ mod tests {
         let sel = spec(&s).selector.clone().unwrap();
         assert_eq!(sel["role"], "master");
         assert!(!sel.contains_key("healthy"));
-        assert_eq!(ports(&s), vec![("mysql".into(), 3306, 3306)]);
+        assert_eq!(
+            ports(&s),
+            vec![
+                ("mysql".into(), 3306, 3306),
+                ("sidecar-http".into(), 8080, 8080)
+            ],
+            "init clones from master:8080 when no replica answers"
+        );
     }
 
     #[test]

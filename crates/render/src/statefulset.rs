@@ -1,17 +1,18 @@
 //! The StatefulSet `<c>-mysql`: presslabs' shape (governing Service `mysql`, PVC template
 //! `data`, selector labels, config/secret revision annotations) with our containers — the
 //! `init` step and `agent` sidecar running `mysql-operator`, `mysqld`, and the metrics
-//! exporter — and the user's `podSpec` passed through.
+//! exporter — and the user's `podSpec` passed through. What each container gets (command,
+//! env, files) is the pod contract of [`crate::pod`].
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    Affinity, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
-    EnvVar, EnvVarSource, ExecAction, HTTPGetAction, LocalObjectReference, ObjectFieldSelector,
+    Affinity, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvVar, EnvVarSource, ExecAction, HTTPGetAction, LocalObjectReference,
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
     PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SecretEnvSource, SecretKeySelector, Volume, VolumeMount,
+    ResourceRequirements, SecretKeySelector, Volume, VolumeMount,
     VolumeResourceRequirements, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -20,9 +21,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::cluster::ClusterInput;
 use crate::meta::Ctx;
-use crate::mycnf::ServerFlavor;
+use crate::pod::{AgentContainer, InitContainer, MysqlContainer, PodIdentity};
 use crate::names::{
-    AGENT_PORT, AGENT_PORT_NAME, CLIENT_CONF, CONF_DIR, CONFIG_MAP_DIR, DATA_DIR, DATA_VOLUME,
+    AGENT_PORT, AGENT_PORT_NAME, CONF_DIR, CONFIG_MAP_DIR, DATA_DIR, DATA_VOLUME,
     EXPORTER_PATH, EXPORTER_PORT, EXPORTER_PORT_NAME, HEADLESS_SERVICE, MYSQL_PORT,
     MYSQL_PORT_NAME,
 };
@@ -48,53 +49,6 @@ pub const MYSQL_UID: i64 = 999;
 /// Pod annotations that roll the pods when the config or the operated Secret changes.
 pub const CONFIG_REV_ANNOTATION: &str = "config_rev";
 pub const SECRET_REV_ANNOTATION: &str = "secret_rev";
-
-fn env(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        value_from: None,
-    }
-}
-
-fn env_field(name: &str, path: &str) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: None,
-        value_from: Some(EnvVarSource {
-            field_ref: Some(ObjectFieldSelector {
-                api_version: Some("v1".into()),
-                field_path: path.into(),
-            }),
-            ..EnvVarSource::default()
-        }),
-    }
-}
-
-fn env_secret(name: &str, secret: &str, key: &str, optional: bool) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: None,
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: secret.into(),
-                key: key.into(),
-                optional: Some(optional),
-            }),
-            ..EnvVarSource::default()
-        }),
-    }
-}
-
-fn env_from_secret(name: &str) -> EnvFromSource {
-    EnvFromSource {
-        secret_ref: Some(SecretEnvSource {
-            name: name.into(),
-            optional: None,
-        }),
-        ..EnvFromSource::default()
-    }
-}
 
 fn mount(name: &str, path: &str) -> VolumeMount {
     VolumeMount {
@@ -169,41 +123,14 @@ fn default_exporter_resources() -> ResourceRequirements {
     )
 }
 
-/// Environment every operator container gets: who and where the pod is.
-fn identity_env(c: &ClusterInput) -> Vec<EnvVar> {
-    vec![
-        env_field("MY_NAMESPACE", "metadata.namespace"),
-        env_field("MY_POD_NAME", "metadata.name"),
-        env_field("MY_POD_IP", "status.podIP"),
-        env("MY_SERVICE_NAME", HEADLESS_SERVICE),
-        env("MY_CLUSTER_NAME", c.name.clone()),
-        env(
-            "MY_FQDN",
-            "$(MY_POD_NAME).$(MY_SERVICE_NAME).$(MY_NAMESPACE)",
-        ),
-        env("MY_MYSQL_VERSION", c.version.to_string()),
-        env("MY_FLAVOR", c.flavor.as_str()),
-        env("MY_SERVER_ID_OFFSET", c.server_id_offset.to_string()),
-    ]
-}
-
-fn joined(name: &str, args: &[String], sep: &str) -> Option<EnvVar> {
-    (!args.is_empty()).then(|| env(name, args.join(sep)))
-}
-
-/// The user's Secret as the server image's first-start variables (presslabs' mapping).
-fn root_env(c: &ClusterInput) -> Vec<EnvVar> {
-    vec![
-        env_secret(
-            "MYSQL_ROOT_PASSWORD",
-            &c.secret_name,
-            "ROOT_PASSWORD",
-            false,
-        ),
-        env_secret("MYSQL_USER", &c.secret_name, "USER", true),
-        env_secret("MYSQL_PASSWORD", &c.secret_name, "PASSWORD", true),
-        env_secret("MYSQL_DATABASE", &c.secret_name, "DATABASE", true),
-    ]
+/// Who the pod is, for `init` and `agent` (see [`crate::pod`]).
+fn identity(c: &ClusterInput) -> PodIdentity {
+    PodIdentity {
+        cluster_name: c.name.clone(),
+        flavor: c.flavor,
+        version: c.version,
+        server_id_offset: c.server_id_offset,
+    }
 }
 
 fn init_container(
@@ -212,30 +139,15 @@ fn init_container(
     plugin_mounts: &[VolumeMount],
     mysql_resources: &ResourceRequirements,
 ) -> Container {
-    let mut env_vars = identity_env(c);
-    if let Some(url) = &c.init_bucket_url {
-        env_vars.push(env("INIT_BUCKET_URI", url.clone()));
-    }
-    env_vars.extend(joined(
-        "BACKUP_DECOMPRESS_COMMAND",
-        &c.backup_decompress_command,
-        " ",
-    ));
-    env_vars.extend(joined("RCLONE_EXTRA_ARGS", &c.rclone_extra_args, " "));
-    env_vars.extend(joined("XBSTREAM_EXTRA_ARGS", &c.xbstream_extra_args, " "));
-    env_vars.extend(joined(
-        "XTRABACKUP_PREPARE_EXTRA_ARGS",
-        &c.xtrabackup_prepare_extra_args,
-        " ",
-    ));
-    env_vars.extend(root_env(c));
-
-    let mut env_from = Vec::new();
-    if let Some(secret) = &c.init_bucket_secret_name {
-        env_from.push(env_from_secret(secret));
-    }
-    env_from.push(env_from_secret(&ctx.names.operated()));
-
+    let contract = InitContainer {
+        identity: identity(c),
+        init_bucket_url: c.init_bucket_url.clone(),
+        init_bucket_secret: c.init_bucket_secret_name.clone(),
+        user_secret: c.secret_name.clone(),
+        operated_secret: ctx.names.operated(),
+        xbstream_extra_args: c.xbstream_extra_args.clone(),
+        prepare_extra_args: c.xtrabackup_prepare_extra_args.clone(),
+    };
     let mut mounts = vec![
         mount(CONF_VOLUME, CONF_DIR),
         mount(CONFIG_MAP_VOLUME, CONFIG_MAP_DIR),
@@ -247,10 +159,10 @@ fn init_container(
         name: INIT_CONTAINER.into(),
         image: Some(c.sidecar_image.clone()),
         image_pull_policy: c.image_pull_policy.clone(),
-        command: Some(vec![OPERATOR_BINARY.into()]),
-        args: Some(vec!["init".into()]),
-        env: Some(env_vars),
-        env_from: Some(env_from),
+        command: Some(contract.command()),
+        args: Some(contract.args()),
+        env: Some(contract.env()),
+        env_from: Some(contract.env_from()),
         volume_mounts: Some(mounts),
         resources: Some(mysql_resources.clone()),
         ..Container::default()
@@ -258,33 +170,23 @@ fn init_container(
 }
 
 fn mysql_container(c: &ClusterInput, resources: &ResourceRequirements) -> Container {
-    let admin = if c.flavor == ServerFlavor::Mariadb {
-        "mariadb-admin"
-    } else {
-        "mysqladmin"
-    };
+    let contract = MysqlContainer { flavor: c.flavor };
     let mut mounts = vec![mount(CONF_VOLUME, CONF_DIR), mount(DATA_VOLUME, DATA_DIR)];
     if c.tmpfs_size.is_some() {
         mounts.push(mount(TMP_VOLUME, "/tmp"));
     }
     mounts.extend(c.pod.volume_mounts.iter().cloned());
-    let mut env_vars = identity_env(c);
-    env_vars.extend(root_env(c));
     Container {
         name: crate::statefulset::MYSQL_CONTAINER.into(),
         image: Some(c.mysql_image.clone()),
         image_pull_policy: c.image_pull_policy.clone(),
+        command: Some(contract.command()),
         ports: Some(vec![tcp_port(MYSQL_PORT_NAME, MYSQL_PORT)]),
-        env: Some(env_vars),
         volume_mounts: Some(mounts),
         resources: Some(resources.clone()),
         liveness_probe: Some(Probe {
             exec: Some(ExecAction {
-                command: Some(vec![
-                    admin.into(),
-                    format!("--defaults-file={CLIENT_CONF}"),
-                    "ping".into(),
-                ]),
+                command: Some(contract.liveness_command()),
             }),
             ..probe(60, 5, 5)
         }),
@@ -296,22 +198,12 @@ fn mysql_container(c: &ClusterInput, resources: &ResourceRequirements) -> Contai
 }
 
 fn agent_container(ctx: &Ctx, c: &ClusterInput, plugin_mounts: &[VolumeMount]) -> Container {
-    let mut env_vars = identity_env(c);
-    env_vars.extend(joined(
-        "BACKUP_COMPRESS_COMMAND",
-        &c.backup_compress_command,
-        " ",
-    ));
-    env_vars.extend(joined("RCLONE_EXTRA_ARGS", &c.rclone_extra_args, " "));
-    env_vars.extend(joined("XBSTREAM_EXTRA_ARGS", &c.xbstream_extra_args, " "));
-    env_vars.extend(joined(
-        "XTRABACKUP_EXTRA_ARGS",
-        &c.xtrabackup_extra_args,
-        " ",
-    ));
-    if let Some(dir) = &c.xtrabackup_target_dir {
-        env_vars.push(env("XTRABACKUP_TARGET_DIR", dir.clone()));
-    }
+    let contract = AgentContainer {
+        identity: identity(c),
+        operated_secret: ctx.names.operated(),
+        xtrabackup_extra_args: c.xtrabackup_extra_args.clone(),
+        scratch_dir: c.xtrabackup_target_dir.clone(),
+    };
     let mut mounts = vec![
         mount(CONF_VOLUME, CONF_DIR),
         mount(CONFIG_MAP_VOLUME, CONFIG_MAP_DIR),
@@ -325,11 +217,11 @@ fn agent_container(ctx: &Ctx, c: &ClusterInput, plugin_mounts: &[VolumeMount]) -
         name: AGENT_CONTAINER.into(),
         image: Some(c.sidecar_image.clone()),
         image_pull_policy: c.image_pull_policy.clone(),
-        command: Some(vec![OPERATOR_BINARY.into()]),
-        args: Some(vec!["agent".into()]),
+        command: Some(contract.command()),
+        args: Some(contract.args()),
         ports: Some(vec![tcp_port(AGENT_PORT_NAME, AGENT_PORT)]),
-        env: Some(env_vars),
-        env_from: Some(vec![env_from_secret(&ctx.names.operated())]),
+        env: Some(contract.env()),
+        env_from: Some(contract.env_from()),
         volume_mounts: Some(mounts),
         resources: Some(
             c.pod
@@ -350,7 +242,10 @@ fn exporter_container(ctx: &Ctx, c: &ClusterInput) -> Container {
         format!("--web.listen-address=0.0.0.0:{EXPORTER_PORT}"),
         format!("--web.telemetry-path={EXPORTER_PATH}"),
         format!("--mysqld.address=127.0.0.1:{MYSQL_PORT}"),
-        "--mysqld.username=sys_exporter".to_string(),
+        format!(
+            "--mysqld.username={}",
+            crate::secret::METRICS_EXPORTER_ACCOUNT
+        ),
         "--collect.heartbeat".to_string(),
         format!(
             "--collect.heartbeat.database={}",
@@ -364,12 +259,18 @@ fn exporter_container(ctx: &Ctx, c: &ClusterInput) -> Container {
         image_pull_policy: c.image_pull_policy.clone(),
         args: Some(args),
         ports: Some(vec![tcp_port(EXPORTER_PORT_NAME, EXPORTER_PORT)]),
-        env: Some(vec![env_secret(
-            "MYSQLD_EXPORTER_PASSWORD",
-            &ctx.names.operated(),
-            "METRICS_EXPORTER_PASSWORD",
-            false,
-        )]),
+        env: Some(vec![EnvVar {
+            name: "MYSQLD_EXPORTER_PASSWORD".into(),
+            value: None,
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: ctx.names.operated(),
+                    key: crate::secret::METRICS_EXPORTER_PASSWORD.into(),
+                    optional: Some(false),
+                }),
+                ..EnvVarSource::default()
+            }),
+        }]),
         resources: Some(
             c.pod
                 .exporter_resources
@@ -528,6 +429,10 @@ pub fn stateful_set(
     pod_annotations.insert("prometheus.io/port".into(), EXPORTER_PORT.to_string());
 
     let pod = PodSpec {
+        // mysqld must not be PID 1 of its container: PID 1 ignores signals it has no
+        // handler for, so `kill -9` of mysqld from inside the pod (crash tests, the
+        // agent) would do nothing. With a shared namespace the pause process is PID 1.
+        share_process_namespace: Some(true),
         init_containers: Some(init_containers),
         containers,
         volumes: Some(volumes(ctx, c, plugins::volumes(plugin_manifest))),

@@ -121,7 +121,6 @@ fn example_containers() {
         env_value(init, "MY_CLUSTER_NAME").as_deref(),
         Some("mysql-cluster-test")
     );
-    assert_eq!(env_value(init, "MY_SERVICE_NAME").as_deref(), Some("mysql"));
     assert_eq!(
         env_value(init, "MY_MYSQL_VERSION").as_deref(),
         Some("8.0.20")
@@ -158,6 +157,13 @@ fn example_containers() {
 
     let mysql = container(&r, "mysql");
     assert_eq!(mysql.image.as_deref(), Some("percona:8.0.20-11"));
+    assert_eq!(
+        mysql.command.as_deref(),
+        Some(&["mysqld".to_string(), "--defaults-file=/etc/mysql/my.cnf".to_string()][..]),
+        "explicit command: the image's entrypoint is not part of the contract"
+    );
+    assert!(mysql.env.is_none(), "mysqld reads only its config files");
+    assert_eq!(p.share_process_namespace, Some(true));
     assert_eq!(mysql.image_pull_policy.as_deref(), Some("IfNotPresent"));
     let port = &mysql.ports.as_ref().unwrap()[0];
     assert_eq!(

@@ -144,12 +144,13 @@ fn pod_spec_is_passed_through() {
         "50m"
     );
     assert_eq!(
-        env_value(agent, "XTRABACKUP_EXTRA_ARGS").as_deref(),
-        Some("--parallel=4")
+        agent.args.as_deref(),
+        Some(&["agent".to_string(), "--xtrabackup-extra-arg=--parallel=4".to_string()][..]),
+        "extra args go to the agent's backup tool, one flag each"
     );
-    assert_eq!(
-        env_value(agent, "BACKUP_COMPRESS_COMMAND").as_deref(),
-        Some("zstd -3")
+    assert!(
+        env_value(agent, "BACKUP_COMPRESS_COMMAND").is_none(),
+        "not supported, not rendered (render::pod::UNSUPPORTED_FIELDS)"
     );
     let exporter = container(&r, "metrics-exporter");
     assert_eq!(
@@ -170,7 +171,7 @@ fn pod_spec_is_passed_through() {
 
     let init = container(&r, "init");
     assert_eq!(
-        env_value(init, "INIT_BUCKET_URI").as_deref(),
+        env_value(init, "INIT_BUCKET_URL").as_deref(),
         Some("s3://b/x.xbackup.gz")
     );
     assert_eq!(
