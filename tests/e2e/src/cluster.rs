@@ -122,6 +122,21 @@ pub fn healthy_problem(
     Ok(None)
 }
 
+/// A `Ready=False` the operator keeps until the user changes something (a bad spec, a
+/// missing Secret): waiting longer does not help.
+pub fn user_error(c: &MysqlCluster) -> Option<String> {
+    let r = c.status.as_ref()?.condition("Ready")?;
+    let permanent = ["InvalidSpec", "SecretNotFound", "SecretInvalid"];
+    (r.status == ConditionStatus::False && permanent.contains(&r.reason.as_str())).then(|| {
+        format!(
+            "MysqlCluster {}: Ready=False {}: {}",
+            c.metadata.name.as_deref().unwrap_or("?"),
+            r.reason,
+            r.message
+        )
+    })
+}
+
 /// Waits until the cluster has `n` healthy pods (see [`healthy_problem`]); returns the
 /// primary's pod name.
 pub async fn wait_healthy(ctx: &Ctx, cluster: &str, n: usize, timeout: Duration) -> Result<String> {
@@ -135,6 +150,9 @@ pub async fn wait_healthy(ctx: &Ctx, cluster: &str, n: usize, timeout: Duration)
         || async {
             let pods = cluster_pods(ctx, cluster).await?;
             let c = clusters.get(cluster).await?;
+            if let Some(msg) = user_error(&c) {
+                return Err(Fatal(msg).into());
+            }
             Ok(match healthy_problem(&pods, c.status.as_ref(), n)? {
                 Some(why) => Check::Pending(why),
                 None => Check::Done(masters(&pods).remove(0)),

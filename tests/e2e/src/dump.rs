@@ -114,7 +114,25 @@ pub async fn pod_logs(ctx: &Ctx, ns: &str, p: &Pod, tail: i64) {
         .map(|c| c.name.clone())
         .collect();
     for c in names {
-        let restarted = statuses.iter().any(|s| s.name == c && s.restart_count > 0);
+        let status = statuses.iter().find(|s| s.name == c);
+        let never_ran = status.is_none_or(|s| {
+            s.restart_count == 0
+                && s.last_state
+                    .as_ref()
+                    .and_then(|l| l.terminated.as_ref())
+                    .is_none()
+                && s.state.as_ref().is_some_and(|st| st.waiting.is_some())
+        });
+        if never_ran {
+            let why = status
+                .and_then(|s| s.state.as_ref())
+                .and_then(|st| st.waiting.as_ref())
+                .and_then(|w| w.reason.clone())
+                .unwrap_or_else(|| "no status".into());
+            println!("--- logs {ns}/{pod} container {c}: not started ({why})");
+            continue;
+        }
+        let restarted = status.is_some_and(|s| s.restart_count > 0);
         let runs: &[bool] = if restarted { &[true, false] } else { &[false] };
         for &previous in runs {
             let lp = LogParams {

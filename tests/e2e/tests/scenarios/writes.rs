@@ -59,6 +59,39 @@ async fn wait_acked_after(ctx: &Ctx, after_ms: i64, what: &str) -> Result<()> {
 }
 
 pub async fn run(ctx: &Ctx, st: &mut State) -> Result<()> {
+    let result = faults_under_writes(ctx, st).await;
+    if result.is_err() {
+        // Show what the client saw, and stop it: later scenarios compare row counts.
+        if let Ok(text) = ctx
+            .pods()
+            .logs(
+                WRITER,
+                &LogParams {
+                    container: Some("writer".into()),
+                    tail_lines: Some(30),
+                    ..LogParams::default()
+                },
+            )
+            .await
+        {
+            println!("--- last lines of the writer's log:");
+            for line in text.lines() {
+                println!("    {line}");
+            }
+        }
+        let _ = ctx
+            .exec(
+                WRITER,
+                "writer",
+                &["touch".into(), "/tmp/stop".into()],
+                Duration::from_secs(30),
+            )
+            .await;
+    }
+    result
+}
+
+async fn faults_under_writes(ctx: &Ctx, st: &mut State) -> Result<()> {
     let cluster = st.cluster_name();
     let p0 = wait_healthy(ctx, &cluster, 3, ctx.s.timeout(600)).await?;
     let host = format!("{}.{}", master_service(&cluster), ctx.s.namespace);
