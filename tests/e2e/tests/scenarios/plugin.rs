@@ -17,8 +17,9 @@ use mysql_operator_e2e::wait::{Check, label, name, wait_until};
 use super::{State, events_about, patch_cluster, sts_generation, wait_rolled};
 
 const MODULE: &str = "status-table-policy";
-/// The first line the module puts into the init script of a non-primary.
-const MARKER: &str = "-- status-table-fix:";
+/// A statement the module puts into the init script of a non-primary (its comment line
+/// may be stripped: init-file takes statements only).
+const MARKER: &str = "@status_table_fix_log_bin";
 
 /// The module, as the README builds it (`cargo build --release --target wasm32-wasip2
 /// --manifest-path plugins/Cargo.toml -p status-table-fix`): `E2E_STATUS_TABLE_WASM`, the
