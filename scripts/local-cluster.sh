@@ -483,6 +483,11 @@ down() {
   { awk -v d="$DIR/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r p; do umount -l "$p" 2>/dev/null || true; done; } || true
   for cg in /sys/fs/cgroup/*/kubepods; do [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || true; done
   restore_sysctls
+  if [ -f "$DIR/sysctl.orig" ]; then  # say so if something changed them again meanwhile
+    local line; while IFS= read -r line; do
+      [ "$(sysctl -n "${line%%=*}" 2>/dev/null)" = "${line#*=}" ] || echo "warning: ${line%%=*} is $(sysctl -n "${line%%=*}"), was ${line#*=}" >&2
+    done < "$DIR/sysctl.orig"
+  fi
   step mounts+cgroups "$(since "$T")"
   if [ -d "$DIR" ] && [ "$DIR" != / ]; then
     if [ "$KEEP_IMAGES" = 1 ] && [ -d "$N/containerd-root" ]; then

@@ -130,6 +130,9 @@ check "released volume dir removed" "$([ -e "$OLDPATH" ] && echo present || echo
 kubectl -n $NS wait --for=condition=Ready pod/web-1 --timeout=90s >/dev/null || kubectl -n $NS get pods,pvc,events
 check "new PVC after deletion is fresh" "$(x web-1 'cat /data/state')" "fresh"
 W1=$(kubectl -n $NS get pod web-1 -o jsonpath='{.status.podIP}')
+T=$(now)
+for _ in $(seq 50); do [ "$(x client "getent hosts web-1.web.$NS.svc.cluster.local | cut -d' ' -f1")" = "$W1" ] && break; sleep 0.2; done
+echo "DNS has the new web-1 ($(since "$T") after Ready)"
 check "DNS follows the new web-1" "$(x client "getent hosts web-1.web.$NS.svc.cluster.local | cut -d' ' -f1")" "$W1"
 echo "volume checks ($(since "$T"))"
 
