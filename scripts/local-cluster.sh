@@ -89,10 +89,14 @@ stop() { # NAME MATCH
     echo "stopped $1 ($p, $(since "$t0"))"
   fi
 }
-wait_for() { # SECONDS CMD...: poll until CMD succeeds
+wait_for() { # SECONDS CMD...: poll until CMD succeeds; give up early if process $WATCH died
   local t=$1; shift
   local end=$(( $(date +%s) + t ))
-  until "$@" >/dev/null 2>&1; do [ "$(date +%s)" -lt "$end" ] || return 1; sleep 0.2; done
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$end" ] || return 1
+    [ -z "${WATCH:-}" ] || alive "$WATCH" "$WATCH" || { sleep 0.5; "$@" >/dev/null 2>&1; return; }
+    sleep 0.2
+  done
 }
 
 # ---- binaries
@@ -329,7 +333,7 @@ up() {
     --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
     --initial-cluster local=http://127.0.0.1:2380 --log-outputs stderr
-  wait_for 60 curl -fsS http://127.0.0.1:2379/health || fail_log etcd etcd
+  WATCH=etcd wait_for 60 curl -fsS http://127.0.0.1:2379/health || fail_log etcd etcd
   step etcd "$(since "$T")"
 
   T=$(now)
@@ -347,7 +351,7 @@ up() {
     --service-account-signing-key-file="$PKI/sa.key" \
     --authorization-mode=Node,RBAC --service-cluster-ip-range=$SVC_CIDR \
     --kubelet-preferred-address-types=InternalIP --allow-privileged=true --profiling=false
-  wait_for 90 kc get --raw /readyz || fail_log kube-apiserver kube-apiserver
+  WATCH=kube-apiserver wait_for 90 kc get --raw /readyz || fail_log kube-apiserver kube-apiserver
   step kube-apiserver "$(since "$T")"
 
   T=$(now)
@@ -360,15 +364,15 @@ up() {
   start kube-scheduler kube-scheduler "$BIN/kube-scheduler" \
     --kubeconfig="$KC" --authentication-kubeconfig="$KC" --authorization-kubeconfig="$KC" \
     --bind-address=127.0.0.1 --secure-port=10259 --leader-elect=false
-  wait_for 60 curl -fsSk https://127.0.0.1:10257/healthz || fail_log kube-controller-manager kube-controller-manager
-  wait_for 60 curl -fsSk https://127.0.0.1:10259/healthz || fail_log kube-scheduler kube-scheduler
+  WATCH=kube-controller-manager wait_for 60 curl -fsSk https://127.0.0.1:10257/healthz || fail_log kube-controller-manager kube-controller-manager
+  WATCH=kube-scheduler wait_for 60 curl -fsSk https://127.0.0.1:10259/healthz || fail_log kube-scheduler kube-scheduler
   wait_for 60 kc get svc kubernetes || fail_log "the kubernetes Service" kube-apiserver
   cluster_objects
   step controllers "$(since "$T")"
 
   T=$(now)
   start containerd "$N/containerd.toml" containerd --config "$N/containerd.toml"
-  wait_for 30 ctr --address "$SOCK" version || fail_log containerd containerd
+  WATCH=containerd wait_for 30 ctr --address "$SOCK" version || fail_log containerd containerd
   pause_image
   step containerd+pause "$(since "$T")"
 
@@ -394,7 +398,7 @@ up() {
     start kubelet kubelet "$BIN/kubelet" --config="$N/kubelet-config.yaml" --kubeconfig="$KC" \
       --root-dir="$N/kubelet-root" --cert-dir="$N/kubelet-root/pki" --hostname-override="$NODE" \
       --node-ip="$ip" --v=1
-    wait_for 90 bash -c "[ \"\$(kubectl --kubeconfig '$KC' get node '$NODE' -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}')\" = True ]" \
+    WATCH=kubelet wait_for 90 bash -c "[ \"\$(kubectl --kubeconfig '$KC' get node '$NODE' -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}')\" = True ]" \
       || fail_log "kubelet (node $NODE Ready)" kubelet
     # the kubelet sets vm.overcommit_memory, kernel.panic... once at start: put the VM's back
     restore_sysctls
@@ -407,7 +411,7 @@ up() {
     --conntrack-tcp-timeout-established=0s --conntrack-tcp-timeout-close-wait=0s \
     --iptables-localhost-nodeports=false --metrics-bind-address=127.0.0.1:10249 \
     --healthz-bind-address=127.0.0.1:10256
-  wait_for 60 bash -c "iptables-save -t nat | grep -q 'default/kubernetes:https cluster IP'" || fail_log kube-proxy kube-proxy
+  WATCH=kube-proxy wait_for 60 bash -c "iptables-save -t nat | grep -q 'default/kubernetes:https cluster IP'" || fail_log kube-proxy kube-proxy
   wait_for 60 kc -n default get serviceaccount default || fail_log "the default ServiceAccount" kube-controller-manager
   step kube-proxy "$(since "$T")"
   step up "$(since "$T0") total; $(env_)"
