@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::init_logging(args.log_format);
+    cli::init_logging(args.log_format, &args.command);
     match cli::run(args.command) {
         Ok(code) => code,
         Err(err) => {

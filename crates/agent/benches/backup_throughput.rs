@@ -146,6 +146,7 @@ async fn parent() {
         tool: BackupTool::Mariabackup,
         defaults_file: Some(node.cnf.clone()),
         scratch_dir: scratch.path().join("agent"),
+        backup_extra_args: Vec::new(),
         filter: Arc::new(Everything),
         heartbeat: None,
     };

@@ -48,6 +48,8 @@ pub struct Agent {
     pub defaults_file: Option<PathBuf>,
     /// Scratch directory of the backup tool while streaming.
     pub scratch_dir: PathBuf,
+    /// `spec.xtrabackupExtraArgs`: appended to every backup tool command line.
+    pub backup_extra_args: Vec<String>,
     /// The `backup-filter` hook: the built-in rule or a chain of policy modules.
     pub filter: Arc<dyn BackupFilter>,
     /// The heartbeat writer's account and period; `None` runs no writer.

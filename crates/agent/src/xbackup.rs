@@ -123,6 +123,7 @@ pub(crate) async fn handler(
         password: agent.mysql.password.clone(),
         is_replica: server.is_replica,
         scratch_dir: agent.scratch_dir.clone(),
+        extra_args: agent.backup_extra_args.clone(),
     };
     let cmd = agent.tool.backup(&access, &exclusions);
     tracing::info!(

@@ -91,6 +91,7 @@ async fn start_agent_with(
         tool: BackupTool::Mariabackup,
         defaults_file: Some(defaults_file),
         scratch_dir: scratch.path().join("xb"),
+        backup_extra_args: Vec::new(),
         filter,
         heartbeat: None,
     };
@@ -215,6 +216,7 @@ fn sources(replicas: Option<String>, primary: Option<String>, ordinal: u32) -> I
         s3: None,
         auth: auth(PASSWORD),
         tool: BackupTool::Mariabackup,
+        restore_args: Default::default(),
         probe_timeout: Duration::from_secs(2),
     }
 }

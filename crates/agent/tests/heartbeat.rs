@@ -45,6 +45,7 @@ async fn start_agent(
         tool: backup::tool::BackupTool::Mariabackup,
         defaults_file: Some(node.cnf.clone()),
         scratch_dir: scratch.path().join("xb"),
+        backup_extra_args: Vec::new(),
         filter: Arc::new(plugin_free::Nothing),
         heartbeat: Some(agent::HeartbeatConfig {
             user: "root".into(),
@@ -88,7 +89,7 @@ async fn scalar<T: mysql_async::prelude::FromRow + Send + 'static>(
 
 async fn heartbeat_row(pool: &mysql_async::Pool) -> Option<(String, u32)> {
     let mut c = pool.get_conn().await.unwrap();
-    c.query_first("SELECT CAST(ts AS CHAR), server_id FROM sys_operator.heartbeat WHERE id = 1")
+    c.query_first("SELECT CAST(ts AS CHAR), server_id FROM sys_operator.heartbeat ORDER BY ts DESC LIMIT 1")
         .await
         .unwrap_or(None)
 }

@@ -1,14 +1,14 @@
 //! The init step's data half: fill an empty data dir from the best source — a healthy
-//! replica's agent, else the primary's, else (pod 0) the cluster's `initBucketURL`, else
-//! (pod 0) nothing — then prepare it and record where it came from in the data dir, so
-//! later restarts still know the clone's exclusions.
+//! replica's agent, else (also when that clone fails) the primary's, else (pod 0) the
+//! cluster's `initBucketURL`, else (pod 0) nothing — then prepare it and record where it
+//! came from in the data dir, so later restarts still know the clone's exclusions.
 
 use crate::BackupError;
 use crate::location::{ObjectUrl, S3Settings};
 use crate::peer::{self, PeerAuth};
 use crate::restore::{self, is_empty_datadir, wipe_datadir};
 use crate::s3::S3Store;
-use crate::tool::BackupTool;
+use crate::tool::{BackupTool, RestoreArgs};
 use policy::{DataSource, Exclusions};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -34,6 +34,8 @@ pub struct InitSources {
     pub s3: Option<S3Settings>,
     pub auth: PeerAuth,
     pub tool: BackupTool,
+    /// The user's extra arguments for the extractor and `--prepare`.
+    pub restore_args: RestoreArgs,
     /// How long a health probe of a peer may take.
     pub probe_timeout: Duration,
 }
@@ -99,24 +101,47 @@ async fn populate_inner(src: &InitSources) -> Result<Populated, BackupError> {
     }
     std::fs::create_dir_all(dir).map_err(|e| BackupError::io(dir, e))?;
 
-    let mut peer_addr = None;
+    let mut peers = Vec::new();
     for (what, addr) in [
         ("healthy replicas", &src.replicas),
         ("primary", &src.primary),
     ] {
         if let Some(addr) = addr {
             if peer::is_healthy(addr, src.probe_timeout).await {
-                peer_addr = Some((what, addr.clone()));
-                break;
+                peers.push((what, addr.clone()));
+            } else {
+                tracing::info!(addr, "{what} agent not available for cloning");
             }
-            tracing::info!(addr, "{what} agent not available for cloning");
         }
     }
-    let record = if let Some((what, addr)) = peer_addr {
-        tracing::info!(addr, "cloning from the {what}");
-        clone_from_peer(src, &addr)
-            .await
-            .map_err(|e| wrap(format!("cloning from the {what} ({addr}) failed"), e))?
+    let record = if !peers.is_empty() {
+        // A peer answered, so the cluster has data: a failed clone is retried from the
+        // next peer, never replaced by a bucket restore or an empty start.
+        let mut failures = Vec::new();
+        let mut cloned = None;
+        for (what, addr) in &peers {
+            tracing::info!(addr, "cloning from the {what}");
+            match clone_from_peer(src, addr).await {
+                Ok(r) => {
+                    cloned = Some(r);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(addr, error = %e, "cloning from the {what} failed");
+                    let _ = wipe_datadir(dir);
+                    failures.push(format!("cloning from the {what} ({addr}) failed: {e}"));
+                }
+            }
+        }
+        match cloned {
+            Some(r) => r,
+            None => {
+                return Err(BackupError::Tool {
+                    tool: "init".into(),
+                    message: failures.join("; "),
+                });
+            }
+        }
     } else if let (0, Some(url)) = (src.ordinal, &src.init_bucket_url) {
         tracing::info!(url, "restoring from initBucketURL");
         restore_from_bucket(src, url)
@@ -168,7 +193,9 @@ async fn clone_from_peer(src: &InitSources, addr: &str) -> Result<CloneRecord, B
             return Err(e);
         }
     };
-    let restored = restore::restore_stream(stream.reader, &src.datadir, src.tool).await?;
+    let restored =
+        restore::restore_stream_with(stream.reader, &src.datadir, src.tool, &src.restore_args)
+            .await?;
     Ok(CloneRecord {
         source: DataSource::PeerClone,
         from: Some(addr.to_string()),
@@ -192,7 +219,8 @@ async fn restore_from_bucket(src: &InitSources, url: &str) -> Result<CloneRecord
     let store = S3Store::new(settings);
     let exclusions = crate::upload::stored_exclusions(&store, &obj).await?;
     let reader = restore::open_backup(&store, &obj).await?;
-    let restored = restore::restore_stream(reader, &src.datadir, src.tool).await?;
+    let restored =
+        restore::restore_stream_with(reader, &src.datadir, src.tool, &src.restore_args).await?;
     Ok(CloneRecord {
         source: DataSource::BucketRestore,
         from: Some(url.to_string()),

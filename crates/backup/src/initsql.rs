@@ -114,6 +114,12 @@ pub fn replication_filters(ex: &Exclusions) -> String {
 #[derive(Debug, Clone)]
 pub struct DynamicConfig<'a> {
     pub ordinal: u32,
+    /// `spec.serverIDOffset`: `server-id` = offset + ordinal.
+    pub server_id_offset: u32,
+    /// The data dir mysqld and the backup tool use.
+    pub datadir: &'a Path,
+    /// Extra `[mysqld]` lines, e.g. the flavor's `read-only` options.
+    pub extra_lines: &'a [&'a str],
     /// The pod's stable DNS name, reported to the primary.
     pub report_host: &'a str,
     /// Path mysqld reads as `init-file`.
@@ -121,11 +127,9 @@ pub struct DynamicConfig<'a> {
     pub record: Option<&'a CloneRecord>,
 }
 
-/// presslabs offset of `server-id` from the pod ordinal.
-pub const SERVER_ID_OFFSET: u32 = 100;
-
 /// Copy the mounted my.cnf to `conf_dir/my.cnf` and write `conf_dir/conf.d/10-dynamic.cnf`
-/// (server id, report host, init file, replication filters of a filtered copy).
+/// (server id, report host, data dir, init file, the extra lines, replication filters of
+/// a filtered copy).
 pub fn render_config(
     mounted_cnf: &Path,
     conf_dir: &Path,
@@ -146,9 +150,17 @@ pub fn render_config(
     let target = conf_dir.join("my.cnf");
     std::fs::write(&target, base).map_err(|e| BackupError::io(&target, e))?;
     let mut dynamic = String::from("# written by mysql-operator init; do not edit\n[mysqld]\n");
-    let _ = writeln!(dynamic, "server-id = {}", SERVER_ID_OFFSET + cfg.ordinal);
+    let _ = writeln!(
+        dynamic,
+        "server-id = {}",
+        cfg.server_id_offset.saturating_add(cfg.ordinal)
+    );
     let _ = writeln!(dynamic, "report-host = {}", cfg.report_host);
+    let _ = writeln!(dynamic, "datadir = {}", cfg.datadir.display());
     let _ = writeln!(dynamic, "init-file = {}", cfg.init_file.display());
+    for line in cfg.extra_lines {
+        let _ = writeln!(dynamic, "{line}");
+    }
     if let Some(r) = cfg.record {
         dynamic.push_str(&replication_filters(&r.exclusions));
     }
@@ -233,6 +245,9 @@ mod tests {
             &conf,
             &DynamicConfig {
                 ordinal: 2,
+                server_id_offset: 100,
+                datadir: Path::new("/var/lib/mysql"),
+                extra_lines: &["read-only = ON"],
                 report_host: "c-mysql-2.mysql",
                 init_file: &init,
                 record: Some(&r),
@@ -243,12 +258,17 @@ mod tests {
         assert!(main.contains("max_connections = 10\n!includedir"));
         let dynamic = std::fs::read_to_string(conf.join("conf.d/10-dynamic.cnf")).unwrap();
         assert!(dynamic.contains("server-id = 102"));
+        assert!(dynamic.contains("datadir = /var/lib/mysql\n"));
+        assert!(dynamic.contains("read-only = ON\n"));
         assert!(dynamic.contains("replicate-ignore-table = sys_operator.status"));
         let err = render_config(
             &d.path().join("nope"),
             &conf,
             &DynamicConfig {
                 ordinal: 0,
+                server_id_offset: 100,
+                datadir: Path::new("/d"),
+                extra_lines: &[],
                 report_host: "h",
                 init_file: &init,
                 record: None,

@@ -6,7 +6,7 @@ use crate::BackupError;
 use crate::compress::{BoxRead, Compression, decompress};
 use crate::location::ObjectUrl;
 use crate::s3::{S3Store, s3_error};
-use crate::tool::{BackupTool, CommandLine};
+use crate::tool::{BackupTool, CommandLine, RestoreArgs};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -66,9 +66,19 @@ pub async fn restore_stream(
     datadir: &Path,
     tool: BackupTool,
 ) -> Result<Restored, BackupError> {
+    restore_stream_with(src, datadir, tool, &RestoreArgs::default()).await
+}
+
+/// [`restore_stream`] with the user's extra arguments for the extractor and `--prepare`.
+pub async fn restore_stream_with(
+    src: BoxRead,
+    datadir: &Path,
+    tool: BackupTool,
+    extra: &RestoreArgs,
+) -> Result<Restored, BackupError> {
     let result = async {
-        let bytes = extract(src, datadir, tool).await?;
-        run_tool(&tool.prepare(datadir)).await?;
+        let bytes = extract(src, datadir, tool, &extra.extract).await?;
+        run_tool(&tool.prepare_with(datadir, &extra.prepare)).await?;
         let gtid = gtid_position(datadir)?;
         Ok(Restored {
             gtid,
@@ -103,9 +113,14 @@ pub async fn open_backup(store: &S3Store, obj: &ObjectUrl) -> Result<BoxRead, Ba
 }
 
 /// Pipe `src` into the extractor; returns the bytes piped.
-async fn extract(mut src: BoxRead, dir: &Path, tool: BackupTool) -> Result<u64, BackupError> {
+async fn extract(
+    mut src: BoxRead,
+    dir: &Path,
+    tool: BackupTool,
+    extra: &[String],
+) -> Result<u64, BackupError> {
     std::fs::create_dir_all(dir).map_err(|e| BackupError::io(dir, e))?;
-    let cmd = tool.extract(dir);
+    let cmd = tool.extract_with(dir, extra);
     let mut child = Command::new(&cmd.program)
         .args(&cmd.args)
         .stdin(Stdio::piped())

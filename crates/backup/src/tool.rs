@@ -30,6 +30,8 @@ pub struct ServerAccess {
     pub is_replica: bool,
     /// Where the tool keeps its scratch files while streaming.
     pub scratch_dir: PathBuf,
+    /// `spec.xtrabackupExtraArgs`: appended to the `--backup` command line as given.
+    pub extra_args: Vec<String>,
 }
 
 /// A program and its arguments.
@@ -118,6 +120,7 @@ impl BackupTool {
                 exclusions.schemas.join(" ")
             ));
         }
+        args.extend(access.extra_args.iter().cloned());
         CommandLine {
             program: self.program().into(),
             args,
@@ -126,22 +129,45 @@ impl BackupTool {
 
     /// Extract an xbstream read from stdin into `dir`.
     pub fn extract(self, dir: &Path) -> CommandLine {
+        self.extract_with(dir, &[])
+    }
+
+    /// [`BackupTool::extract`] with `spec.xbstreamExtraArgs` appended.
+    pub fn extract_with(self, dir: &Path, extra: &[String]) -> CommandLine {
+        let mut args = vec!["-x".into(), "-C".into(), dir.display().to_string()];
+        args.extend(extra.iter().cloned());
         CommandLine {
             program: self.extractor().into(),
-            args: vec!["-x".into(), "-C".into(), dir.display().to_string()],
+            args,
         }
     }
 
     /// Make an extracted backup consistent (apply the redo log).
     pub fn prepare(self, dir: &Path) -> CommandLine {
+        self.prepare_with(dir, &[])
+    }
+
+    /// [`BackupTool::prepare`] with `spec.xtrabackupPrepareExtraArgs` appended.
+    pub fn prepare_with(self, dir: &Path, extra: &[String]) -> CommandLine {
+        let mut args = vec![
+            "--prepare".into(),
+            format!("--target-dir={}", dir.display()),
+        ];
+        args.extend(extra.iter().cloned());
         CommandLine {
             program: self.program().into(),
-            args: vec![
-                "--prepare".into(),
-                format!("--target-dir={}", dir.display()),
-            ],
+            args,
         }
     }
+}
+
+/// The user's extra arguments for the restore side of the tools (`init`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestoreArgs {
+    /// `spec.xbstreamExtraArgs`.
+    pub extract: Vec<String>,
+    /// `spec.xtrabackupPrepareExtraArgs`.
+    pub prepare: Vec<String>,
 }
 
 /// `^(db\.t1|db\.t2)$`: the `--tables-exclude` regular expression for exact tables.
@@ -230,6 +256,23 @@ mod tests {
         assert_eq!(
             tool.prepare(Path::new("/d")).args,
             ["--prepare", "--target-dir=/d"]
+        );
+    }
+
+    #[test]
+    fn extra_args_are_appended_as_given() {
+        let mut a = access(false);
+        a.extra_args = vec!["--parallel=4".into()];
+        let cmd = BackupTool::Mariabackup.backup(&a, &Exclusions::default());
+        assert_eq!(cmd.args.last().map(String::as_str), Some("--parallel=4"));
+        let t = BackupTool::Mariabackup;
+        assert_eq!(
+            t.extract_with(Path::new("/d"), &["--parallel=2".into()]).args,
+            ["-x", "-C", "/d", "--parallel=2"]
+        );
+        assert_eq!(
+            t.prepare_with(Path::new("/d"), &["--use-memory=1G".into()]).args,
+            ["--prepare", "--target-dir=/d", "--use-memory=1G"]
         );
     }
 

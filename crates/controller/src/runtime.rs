@@ -36,6 +36,8 @@ pub struct RuntimeOptions {
     pub namespace: Option<String>,
     /// At most this many reconciles run at once.
     pub concurrency: u16,
+    /// Operator-wide render settings (images, pull policy, version → image table).
+    pub render: render::RenderOptions,
     /// Reconciler settings.
     pub cluster: crate::Options,
 }
@@ -110,7 +112,13 @@ pub async fn run_clusters(
     let reporter = std::env::var("POD_NAME").unwrap_or_else(|_| "mysql-operator".into());
     let store = KubeStore::new(client.clone(), reporter);
     let mut reconciler =
-        ClusterReconciler::new(store, RenderCrate::default(), opts.cluster.clone());
+        ClusterReconciler::new(
+            store,
+            RenderCrate {
+                options: opts.render.clone(),
+            },
+            opts.cluster.clone(),
+        );
     reconciler.metrics = metrics.clone();
     reconciler.registry = registry.clone();
     reconciler.ha = Some(Arc::new(crate::ha::Supervisor::new(

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Where the rendered pod mounts the manifest.
-pub const DEFAULT_MANIFEST: &str = "/mnt/conf/plugins.json";
+pub const DEFAULT_MANIFEST: &str = render::pod::path::MOUNTED_PLUGINS;
 
 /// The manifest format version this reader understands (render's `MANIFEST_VERSION`).
 pub const MANIFEST_VERSION: u32 = 1;

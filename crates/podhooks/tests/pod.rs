@@ -257,6 +257,7 @@ async fn start_agent(
         tool: BackupTool::Mariabackup,
         defaults_file: Some(node.cnf.clone()),
         scratch_dir: scratch.join(format!("xb-{}", node.index)),
+        backup_extra_args: Vec::new(),
         filter,
         heartbeat: None,
     };
@@ -415,6 +416,7 @@ async fn clone_through_agent_with_modules_then_init_script_on_the_replica() {
             password: PASSWORD.into(),
         },
         tool: BackupTool::Mariabackup,
+        restore_args: Default::default(),
         probe_timeout: Duration::from_secs(2),
     };
     let populated = populate_datadir(&sources)

@@ -1,5 +1,6 @@
 //! The heartbeat writer: once a second, on whichever server is writable, upsert one row in
-//! `sys_operator.heartbeat` with the primary's UTC time. Replicas' lag is then "now minus
+//! `sys_operator.heartbeat` (the table and statement of [`flavor::schema`], the same the
+//! init SQL creates) with the primary's UTC time. Replicas' lag is then "now minus
 //! the replicated timestamp" (see [`crate::observe`]). The agent sidecar runs one per pod;
 //! the sandbox runs one per node. A read-only server is skipped inside the statement
 //! itself, so the writer can never create errant transactions on a replica.
@@ -8,12 +9,9 @@ use mysql_async::prelude::*;
 use std::time::Duration;
 use tokio::sync::watch;
 
-const CREATE_DB: &str = "CREATE DATABASE IF NOT EXISTS sys_operator";
-const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS sys_operator.heartbeat \
-     (id INT PRIMARY KEY, ts DATETIME(6) NOT NULL, server_id INT UNSIGNED NOT NULL) ENGINE=InnoDB";
-/// Writes nothing (so binlogs nothing) when the server is read-only.
-const BEAT: &str = "REPLACE INTO sys_operator.heartbeat (id, ts, server_id) \
-     SELECT 1, UTC_TIMESTAMP(6), @@server_id FROM DUAL WHERE @@GLOBAL.read_only = 0";
+use flavor::schema::{
+    CREATE_HEARTBEAT_TABLE, CREATE_OPERATOR_DB, HEARTBEAT_TABLE_EXISTS, WRITE_HEARTBEAT,
+};
 
 /// A running writer; dropping the handle (or calling [`Heartbeat::stop`]) stops it.
 pub struct Heartbeat {
@@ -82,26 +80,22 @@ async fn beat(c: &mut mysql_async::Conn, table_ready: &mut bool) -> bool {
             if ro != Some(0) {
                 return Ok::<bool, mysql_async::Error>(true);
             }
-            let exists: Option<i64> = c
-                .query_first(
-                    "SELECT COUNT(*) FROM information_schema.TABLES \
-                     WHERE TABLE_SCHEMA = 'sys_operator' AND TABLE_NAME = 'heartbeat'",
-                )
-                .await?;
+            let exists: Option<i64> = c.query_first(HEARTBEAT_TABLE_EXISTS).await?;
             if exists != Some(1) {
-                c.query_drop(CREATE_DB).await?;
-                c.query_drop(CREATE_TABLE).await?;
+                c.query_drop(CREATE_OPERATOR_DB).await?;
+                c.query_drop(CREATE_HEARTBEAT_TABLE).await?;
             }
             *table_ready = true;
         }
-        c.query_drop(BEAT).await?;
+        c.query_drop(WRITE_HEARTBEAT).await?;
         Ok(true)
     };
     match tokio::time::timeout(Duration::from_secs(2), fut).await {
         Ok(Ok(_)) => true,
         Ok(Err(mysql_async::Error::Server(e))) => {
-            // e.g. the table vanished (re-clone): re-check next time
-            tracing::debug!(code = e.code, "heartbeat: {}", e.message);
+            // e.g. the table vanished (re-clone): re-check next time. Logged at warn: a
+            // statement that does not fit the table must not go unnoticed again.
+            tracing::warn!(code = e.code, "heartbeat: {}", e.message);
             *table_ready = false;
             true
         }

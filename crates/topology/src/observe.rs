@@ -96,9 +96,7 @@ async fn probe(
     let status: Option<Row> = conn.query_first(flavor.show_replica_status()).await?;
     let replica = status.map(|row| replica_status(flavor, &row, all));
     let heartbeat_lag = if replica.is_some() {
-        conn.query_first::<Option<i64>, _>(
-            "SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) FROM sys_operator.heartbeat WHERE id = 1",
-        )
+        conn.query_first::<Option<i64>, _>(flavor::schema::HEARTBEAT_AGE_MICROS)
         .await
         .ok()
         .flatten()

@@ -1,10 +1,14 @@
 //! `mysql-operator agent`: the sidecar beside mysqld — `/health`, `/ready`, the
 //! `/xbackup` clone/backup stream with the `backup-filter` modules of the pod's
 //! `plugins.json`, and the heartbeat writer (see the agent crate), configured from flags or
-//! the pod's environment (presslabs variable names where they exist).
+//! the pod's environment: the names are [`render::pod`]'s and [`render::secret`]'s
+//! constants, the same the StatefulSet is rendered with.
 
 use anyhow::Context;
 use backup::peer::agent_address;
+use render::mycnf::{ServerFlavor, ServerVersion};
+use render::pod::{env, flag, path};
+use render::secret;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,33 +22,36 @@ pub struct Args {
     #[command(flatten)]
     pub pod: PodArgs,
     /// Basic-auth user peers and backup Jobs must present on /xbackup.
-    #[arg(long, env = "BACKUP_USER")]
+    #[arg(long, env = secret::BACKUP_USER)]
     pub backup_user: String,
     /// Basic-auth password for /xbackup.
-    #[arg(long, env = "BACKUP_PASSWORD", hide_env_values = true)]
+    #[arg(long, env = secret::BACKUP_PASSWORD, hide_env_values = true)]
     pub backup_password: String,
     #[command(flatten)]
     pub mysql: MysqlArgs,
     /// The server's option file, passed to the backup tool.
-    #[arg(long, env = "MYSQL_DEFAULTS_FILE", default_value = "/etc/mysql/my.cnf")]
+    #[arg(long, default_value = path::MY_CNF)]
     pub defaults_file: PathBuf,
-    /// Scratch directory of the backup tool.
-    #[arg(long, default_value = "/tmp/xtrabackup_backupfiles")]
+    /// Scratch directory of the backup tool (`spec.xtrabackupTargetDir`).
+    #[arg(long = flag::SCRATCH_DIR, default_value = "/tmp/xtrabackup_backupfiles")]
     pub scratch_dir: PathBuf,
+    /// `spec.xtrabackupExtraArgs`, one per flag: appended to the backup tool's command.
+    #[arg(long = flag::XTRABACKUP_EXTRA_ARG, value_name = "ARG", allow_hyphen_values = true)]
+    pub xtrabackup_extra_args: Vec<String>,
     /// Tables every stream leaves out (`schema.table`, repeatable); Wasm backup-filter
     /// modules add to these.
     #[arg(long = "exclude-table", value_name = "SCHEMA.TABLE")]
     pub exclude_tables: Vec<String>,
     /// The plugin manifest from the cluster's ConfigMap; absent means built-in rules only.
-    #[arg(long, default_value = podhooks::DEFAULT_MANIFEST)]
+    #[arg(long, default_value = path::MOUNTED_PLUGINS)]
     pub plugins_manifest: PathBuf,
     /// Account the heartbeat writer uses (needs write access to `sys_operator`); without
     /// it no heartbeat is written.
-    #[arg(long, env = "OPERATOR_USER")]
+    #[arg(long, env = secret::OPERATOR_USER)]
     pub heartbeat_user: Option<String>,
     #[arg(
         long,
-        env = "OPERATOR_PASSWORD",
+        env = secret::OPERATOR_PASSWORD,
         hide_env_values = true,
         default_value = ""
     )]
@@ -52,35 +59,82 @@ pub struct Args {
     /// Seconds between heartbeats.
     #[arg(long, default_value_t = 1)]
     pub heartbeat_interval: u64,
+    /// Print the settings as parsed (passwords as their length) and exit: the pod
+    /// contract's round-trip test, and a debugging aid.
+    #[arg(long, hide = true)]
+    pub print_config: bool,
 }
 
-/// Who this pod is: shared by agent, init and backup.
+impl Args {
+    /// The parsed settings, passwords replaced by their length.
+    fn summary(&self) -> serde_json::Value {
+        let len = |s: &str| format!("<{} chars>", s.chars().count());
+        serde_json::json!({
+            "clusterName": self.pod.cluster_name,
+            "namespace": self.pod.namespace,
+            "podName": self.pod.pod_name,
+            "flavor": self.pod.flavor.as_str(),
+            "version": self.pod.server_version.map(|v| v.to_string()),
+            "serverIdOffset": self.pod.server_id_offset,
+            "replicas": self.pod.replicas,
+            "listen": self.listen,
+            "backupUser": self.backup_user,
+            "backupPassword": len(&self.backup_password),
+            "mysqlUser": self.mysql.mysql_user,
+            "mysqlPassword": len(&self.mysql.mysql_password),
+            "heartbeatUser": self.heartbeat_user,
+            "heartbeatPassword": len(&self.heartbeat_password),
+            "defaultsFile": self.defaults_file,
+            "scratchDir": self.scratch_dir,
+            "xtrabackupExtraArgs": self.xtrabackup_extra_args,
+            "plugins": self.plugins_manifest,
+        })
+    }
+}
+
+/// `--mysql-version` / `MY_MYSQL_VERSION`: `X`, `X.Y` or `X.Y.Z`.
+fn parse_version(s: &str) -> Result<ServerVersion, String> {
+    ServerVersion::parse(s).ok_or_else(|| format!("`{s}` is not a server version (X.Y.Z)"))
+}
+
+/// Who this pod is: shared by agent, init and backup. In a pod every value comes from the
+/// environment the StatefulSet renders ([`render::pod::PodIdentity`]).
 #[derive(Debug, Clone, clap::Args)]
 pub struct PodArgs {
-    #[arg(long, env = "MY_CLUSTER_NAME")]
+    #[arg(long, env = env::MY_CLUSTER_NAME)]
     pub cluster_name: String,
-    #[arg(long, env = "MY_NAMESPACE", default_value = "default")]
+    #[arg(long, env = env::MY_NAMESPACE, default_value = "default")]
     pub namespace: String,
-    #[arg(long, env = "MY_POD_NAME", default_value = "")]
+    #[arg(long, env = env::MY_POD_NAME, default_value = "")]
     pub pod_name: String,
-    /// mariadb, mysql or percona.
-    #[arg(long, env = "MYSQL_FLAVOR", default_value = "mariadb")]
-    pub flavor: String,
-    #[arg(long, env = "MYSQL_VERSION", default_value = "")]
-    pub server_version: String,
-    #[arg(long, env = "MY_CLUSTER_REPLICAS", default_value_t = 1)]
+    /// `spec.flavor` as the operator resolved it: mysql, percona or mariadb.
+    #[arg(long, env = env::MY_FLAVOR)]
+    pub flavor: ServerFlavor,
+    /// The server version (`spec.mysqlVersion` resolved).
+    #[arg(long = "mysql-version", env = env::MY_MYSQL_VERSION, value_parser = parse_version)]
+    pub server_version: Option<ServerVersion>,
+    /// `spec.serverIDOffset`: `server-id` = offset + pod ordinal.
+    #[arg(long, env = env::MY_SERVER_ID_OFFSET, default_value_t = api::cluster::DEFAULT_SERVER_ID_OFFSET.unsigned_abs())]
+    pub server_id_offset: u32,
+    /// Replica count shown to hooks (not in the pod template: a scale would restart
+    /// every pod); 0 = unknown.
+    #[arg(long, env = env::MY_CLUSTER_REPLICAS, default_value_t = 0)]
     pub replicas: u32,
 }
 
+/// The hooks' flavor for the server flavor (the same three, one enum per crate layer).
+pub fn policy_flavor(f: ServerFlavor) -> policy::Flavor {
+    match f {
+        ServerFlavor::Mariadb => policy::Flavor::Mariadb,
+        ServerFlavor::Mysql => policy::Flavor::Mysql,
+        ServerFlavor::Percona => policy::Flavor::Percona,
+    }
+}
+
 impl PodArgs {
-    /// The policy flavor for `--flavor`, or an error naming the flag.
+    /// The policy flavor for `--flavor`.
     pub fn flavor(&self) -> anyhow::Result<policy::Flavor> {
-        match self.flavor.as_str() {
-            "mariadb" => Ok(policy::Flavor::Mariadb),
-            "mysql" => Ok(policy::Flavor::Mysql),
-            "percona" => Ok(policy::Flavor::Percona),
-            other => anyhow::bail!("--flavor `{other}`: use mariadb, mysql or percona"),
-        }
+        Ok(policy_flavor(self.flavor))
     }
 
     /// What hooks see about the cluster.
@@ -89,7 +143,10 @@ impl PodArgs {
             name: self.cluster_name.clone(),
             namespace: self.namespace.clone(),
             flavor: self.flavor()?,
-            version: self.server_version.clone(),
+            version: self
+                .server_version
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
             replicas: self.replicas,
             labels: Default::default(),
         })
@@ -130,16 +187,16 @@ impl PodArgs {
 /// How the agent reaches mysqld.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MysqlArgs {
-    #[arg(long, env = "MYSQL_HOST", default_value = "127.0.0.1")]
+    #[arg(long, default_value = "127.0.0.1")]
     pub mysql_host: String,
-    #[arg(long, env = "MYSQL_PORT", default_value_t = 3306)]
+    #[arg(long, default_value_t = render::names::MYSQL_PORT.unsigned_abs() as u16)]
     pub mysql_port: u16,
-    #[arg(long, env = "MYSQL_SOCKET")]
+    #[arg(long)]
     pub mysql_socket: Option<PathBuf>,
     /// Account with the backup tool's privileges (presslabs used the replication user).
-    #[arg(long, env = "REPLICATION_USER")]
+    #[arg(long, env = secret::REPLICATION_USER)]
     pub mysql_user: String,
-    #[arg(long, env = "REPLICATION_PASSWORD", hide_env_values = true)]
+    #[arg(long, env = secret::REPLICATION_PASSWORD, hide_env_values = true)]
     pub mysql_password: String,
 }
 
@@ -170,6 +227,10 @@ pub fn parse_tables(flag: &str, values: &[String]) -> anyhow::Result<Vec<policy:
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.print_config {
+        println!("{}", serde_json::to_string_pretty(&args.summary())?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let cluster = args.pod.cluster_info()?;
     let tool = backup::tool::BackupTool::for_flavor(cluster.flavor);
     let exclusions = policy::Exclusions {
@@ -209,6 +270,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         tool,
         defaults_file: Some(args.defaults_file),
         scratch_dir: args.scratch_dir,
+        backup_extra_args: args.xtrabackup_extra_args,
         filter,
         heartbeat,
     };

@@ -36,11 +36,11 @@ pub struct Args {
     pub replicas_service: Option<String>,
     #[arg(long)]
     pub primary_service: Option<String>,
-    #[arg(long, env = "BACKUP_USER", required_unless_present = "delete")]
+    #[arg(long, env = render::secret::BACKUP_USER, required_unless_present = "delete")]
     pub backup_user: Option<String>,
     #[arg(
         long,
-        env = "BACKUP_PASSWORD",
+        env = render::secret::BACKUP_PASSWORD,
         hide_env_values = true,
         required_unless_present = "delete"
     )]

@@ -47,9 +47,9 @@ pub struct Args {
     /// Port of `/healthz` and `/readyz`.
     #[arg(long, default_value_t = 8081)]
     pub health_port: u16,
-    /// Image of the init and agent containers of the clusters' pods.
-    #[arg(long, env = "SIDECAR_IMAGE", default_value = concat!("ghcr.io/mysql-operator/mysql-operator:", env!("CARGO_PKG_VERSION")))]
-    pub sidecar_image: String,
+    /// Images of the clusters' pods (the same flags as `render`).
+    #[command(flatten)]
+    pub images: super::images::ImageArgs,
     /// At most this many clusters are reconciled at once.
     #[arg(long, default_value_t = 4)]
     pub max_concurrent_reconciles: u16,
@@ -345,8 +345,9 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
     let opts = RuntimeOptions {
         namespace: Some(args.namespace.trim().to_string()).filter(|n| !n.is_empty()),
         concurrency: args.max_concurrent_reconciles.max(1),
+        render: args.images.options(None)?,
         cluster: ::controller::Options {
-            sidecar_image: args.sidecar_image.clone(),
+            sidecar_image: args.images.sidecar_image.clone(),
             cleanup_pvcs: args.cleanup_pvcs,
             default_plugins,
         },

@@ -7,6 +7,7 @@ mod agent;
 mod backup;
 mod controller;
 mod crd;
+mod images;
 mod init;
 mod plugin;
 mod rbac;
@@ -80,10 +81,18 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Logs go to stderr so that commands printing manifests keep stdout clean.
-pub fn init_logging(format: LogFormat) {
+/// Logs go to stderr so that commands printing manifests keep stdout clean. Without
+/// `RUST_LOG` the long-running roles (controller, agent, init, backup) log at info —
+/// what they decide and do is their output — and the one-shot commands only warnings.
+pub fn init_logging(format: LogFormat, command: &Command) {
     use tracing_subscriber::{EnvFilter, fmt};
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let default = match command {
+        Command::Controller(_) | Command::Agent(_) | Command::Init(_) | Command::Backup(_) => {
+            "info"
+        }
+        _ => "warn",
+    };
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

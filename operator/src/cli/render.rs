@@ -3,7 +3,6 @@
 //! ConfigMap with my.cnf, operated Secret with placeholder passwords, PDB). Other kinds
 //! are passed over. Nothing is printed unless every cluster renders.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
@@ -21,58 +20,13 @@ pub struct Args {
     /// Namespace for clusters whose manifest sets none.
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
-    /// Image of the init and agent containers when a cluster sets no `sidecarImage`.
-    #[arg(long, env = "MYSQL_OPERATOR_SIDECAR_IMAGE")]
-    pub sidecar_image: Option<String>,
-    /// Image of the metrics exporter container.
-    #[arg(long, env = "MYSQL_OPERATOR_METRICS_EXPORTER_IMAGE")]
-    pub metrics_exporter_image: Option<String>,
-    /// Pull policy when a cluster's podSpec sets none.
-    #[arg(long)]
-    pub image_pull_policy: Option<String>,
-    /// Pull secret when a cluster's podSpec sets none.
-    #[arg(long)]
-    pub image_pull_secret: Option<String>,
-    /// Server image per version, e.g. `8.0.20=mirror/percona:8.0.20,5.7=mirror/percona:5.7`
-    /// (presslabs' `--mysql-versions-to-image`).
-    #[arg(long, value_delimiter = ',')]
-    pub mysql_versions_to_image: Vec<String>,
+    #[command(flatten)]
+    pub images: super::images::ImageArgs,
 }
 
 impl Args {
     fn options(&self) -> anyhow::Result<render::RenderOptions> {
-        let mut o = render::RenderOptions {
-            namespace: self.namespace.clone(),
-            ..Default::default()
-        };
-        if let Some(img) = &self.sidecar_image {
-            o.sidecar_image = img.clone();
-        }
-        if let Some(img) = &self.metrics_exporter_image {
-            o.metrics_exporter_image = img.clone();
-        }
-        if let Some(p) = &self.image_pull_policy {
-            anyhow::ensure!(
-                matches!(p.as_str(), "Always" | "IfNotPresent" | "Never"),
-                "--image-pull-policy {p:?}: use Always, IfNotPresent or Never"
-            );
-            o.image_pull_policy = p.clone();
-        }
-        o.image_pull_secret = self.image_pull_secret.clone();
-        let mut images = BTreeMap::new();
-        for pair in self
-            .mysql_versions_to_image
-            .iter()
-            .filter(|p| !p.trim().is_empty())
-        {
-            let (version, image) = pair
-                .split_once('=')
-                .filter(|(v, i)| !v.trim().is_empty() && !i.trim().is_empty())
-                .with_context(|| format!("--mysql-versions-to-image {pair:?}: write VERSION=IMAGE, e.g. 8.0.20=percona:8.0.20"))?;
-            images.insert(version.trim().to_string(), image.trim().to_string());
-        }
-        o.version_images = images;
-        Ok(o)
+        self.images.options(self.namespace.clone())
     }
 }
 
