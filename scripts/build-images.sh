@@ -4,6 +4,8 @@
 #   docker.io/library/mysql-operator:dev               images/operator.Dockerfile
 #   docker.io/library/mysql-tools:dev-mariadb10.11     images/mysql-tools.Dockerfile --target mariadb-debian
 #   docker.io/library/mysql-operator-e2e-s3:dev        images/e2e-s3.Dockerfile (weed from the host's pip)
+#   docker.io/library/mysql-operator-e2e-mysqld-exporter:dev  images/e2e-mysqld-exporter.Dockerfile
+#                                                      (Debian's exporter 0.14 behind a 0.15-flag shim)
 # (a pod's `image: mysql-operator:dev` resolves to docker.io/library/mysql-operator:dev).
 #
 # The binary is not compiled in the image: MYSQL_OPERATOR_BIN (default
@@ -18,7 +20,7 @@
 # Rootfs tars and buildah's storage live in ~/.cache/mysql-operator/images, keyed by the
 # package list, so a second run only rebuilds what changed.
 #
-#   scripts/build-images.sh [operator|tools|s3 ...]   (default: all three)
+#   scripts/build-images.sh [operator|tools|s3|exporter ...]   (default: all four)
 # Env: MYSQL_OPERATOR_BIN, MYSQL_OPERATOR_K8S_DIR (the node's state dir, for its containerd
 # socket), DEBIAN_MIRROR (default http://deb.debian.org/debian), NO_IMPORT=1 (build only).
 set -euo pipefail
@@ -120,7 +122,7 @@ bud() {
 }
 
 T0=$(now)
-want=${*:-operator tools s3}
+want=${*:-operator tools s3 exporter}
 echo "bases:"
 base docker.io/library/debian:bookworm-slim minbase ""
 case " $want " in *" operator "*)
@@ -147,7 +149,8 @@ for w in $want; do
       s3ctx=$CACHE/s3-ctx; mkdir -p "$s3ctx"
       cmp -s "$(command -v weed)" "$s3ctx/weed" || cp "$(command -v weed)" "$s3ctx/weed"
       bud "$repo/images/e2e-s3.Dockerfile" docker.io/library/mysql-operator-e2e-s3:dev "$s3ctx" ;;
-    *) die "unknown image $w (operator|tools|s3)" ;;
+    exporter) bud "$repo/images/e2e-mysqld-exporter.Dockerfile" docker.io/library/mysql-operator-e2e-mysqld-exporter:dev "$repo" ;;
+    *) die "unknown image $w (operator|tools|s3|exporter)" ;;
   esac
 done
 # drop dangling intermediate images of earlier runs (the --layers cache of this run stays)
