@@ -455,7 +455,7 @@ sweep_iptables() {
 down() {
   [ "$(id -u)" = 0 ] || die "must run as root"
   local T; T=$(now)
-  find_bins 2>/dev/null || BIN=
+  BIN=${KUBEBUILDER_ASSETS:-$CACHE/k8s-1.32}  # only for kube-proxy --cleanup; never fails
   stop kube-proxy kube-proxy
   stop kubelet kubelet
   stop node-agent node-agent
@@ -484,7 +484,7 @@ down() {
   rm -f "$PIDS"
   step processes "$(since "$T")"
   # network: kube-proxy's own cleanup, then a sweep; the bridge; pod netns
-  [ -n "$BIN" ] && "$BIN/kube-proxy" --cleanup --proxy-mode=iptables >/dev/null 2>&1 || true
+  [ -x "$BIN/kube-proxy" ] && "$BIN/kube-proxy" --cleanup --proxy-mode=iptables >/dev/null 2>&1 || true
   sweep_iptables
   for p in /run/netns/cni-*; do [ -e "$p" ] || continue; umount "$p" 2>/dev/null || true; rm -f "$p"; done
   rmdir /run/netns 2>/dev/null || true
