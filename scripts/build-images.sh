@@ -24,7 +24,7 @@
 # Env: MYSQL_OPERATOR_BIN, MYSQL_OPERATOR_K8S_DIR (the node's state dir, for its containerd
 # socket), DEBIAN_MIRROR (default http://deb.debian.org/debian), NO_IMPORT=1 (build only).
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
+here=$(cd "$(dirname "$0")" && pwd -P)
 repo=$(cd "$here/.." && pwd)
 . "$here/env.sh"
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/mysql-operator/images
@@ -122,12 +122,15 @@ bud() {
 }
 
 T0=$(now)
+bases_only=0
+if [ "${1:-}" = --bases-only ]; then bases_only=1; shift; fi   # only the Debian base trees (network-bound; scripts/test.sh runs it while cargo compiles)
 want=${*:-operator tools s3 exporter}
 echo "bases:"
 base docker.io/library/debian:bookworm-slim minbase ""
 case " $want " in *" operator "*)
   base gcr.io/distroless/cc-debian12:nonroot extract "base-files,netbase,tzdata,libc6,libgcc-s1,libstdc++6,libssl3,ca-certificates,zlib1g" 65532:65532 ;;
 esac
+if [ $bases_only = 1 ]; then echo "build-images: bases done in $(since "$T0")"; exit 0; fi
 
 echo "binary: $BIN"
 T=$(now)

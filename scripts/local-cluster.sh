@@ -35,7 +35,7 @@
 #   by its InternalIP.
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
+here=$(cd "$(dirname "$0")" && pwd -P)
 repo=$(cd "$here/.." && pwd)
 DIR=${MYSQL_OPERATOR_K8S_DIR:-/var/tmp/mysql-operator-k8s}
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/mysql-operator

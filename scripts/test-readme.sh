@@ -5,7 +5,11 @@
 # line before the fence) by one marker:
 #   <!-- ci: run -->                     run here; the block must exit 0
 #   <!-- ci: run; expect: TEXT -->       run here; exit 0 and its output must contain TEXT
-#   <!-- ci: cluster -->                 needs a real cluster (Docker, kind, kubectl): listed, not run
+#   <!-- ci: node -->                    needs a Kubernetes: run against the local node that
+#                                        scripts/test.sh starts (README_NODE=1, KUBECONFIG set);
+#                                        run standalone without README_NODE=1 they are listed, not run
+#   <!-- ci: node; expect: TEXT -->      the same, with an expected output
+#   <!-- ci: cluster -->                 needs Docker/kind (not on the CI machine): listed, not run
 #   <!-- ci: skip: REASON -->            not run here, for the stated reason
 # Marked blocks elsewhere in the README are run too. An unmarked block in the quick start,
 # an unknown marker, a failing block or a missing expectation is a failure.
@@ -100,6 +104,10 @@ while i < len(lines):
             kind, arg = "run", ""
         elif spec.startswith("run; expect:"):
             kind, arg = "run", spec[len("run; expect:"):].strip()
+        elif spec == "node":
+            kind, arg = "node", ""
+        elif spec.startswith("node; expect:"):
+            kind, arg = "node", spec[len("node; expect:"):].strip()
         elif spec == "cluster":
             kind, arg = "cluster", ""
         elif spec.startswith("skip:") and spec[5:].strip():
@@ -130,7 +138,7 @@ pass "README parsed: $(wc -l <"$work/index") marked blocks, $runs run here"
 # --- the scratch directory the blocks run in --------------------------------------------------
 sandbox="$work/readme"
 mkdir -p "$sandbox"
-for d in charts examples images docs wit; do ln -s "$repo/$d" "$sandbox/$d"; done
+for d in charts examples images docs wit scripts tests; do ln -s "$repo/$d" "$sandbox/$d"; done
 plugin_cache="$CARGO_TARGET_DIR/readme-plugins"
 mkdir -p "$plugin_cache"
 (cd "$repo" && tar --exclude=./target -cf - -C plugins .) | (mkdir -p "$sandbox/plugins" && tar -xf - -C "$sandbox/plugins")
@@ -141,7 +149,13 @@ while IFS=$'\t' read -r id kind line arg; do
   first=$(grep -v '^\s*#' "$work/blocks/$id.sh" | grep -m1 -v '^\s*$')
   name="README line $line: ${first:0:90}"
   case "$kind" in
-    cluster) echo "---- needs a real cluster, not run here: $name"; continue ;;
+    cluster) echo "---- needs Docker/kind, not run here: $name"; continue ;;
+    node)
+      if [ "${README_NODE:-0}" != 1 ]; then
+        echo "---- needs a Kubernetes (README_NODE=1 after scripts/local-cluster.sh up), not run now: $name"
+        continue
+      fi
+      ;;
     skip) echo "---- not run here ($arg): $name"; continue ;;
   esac
   start=$(date +%s.%N)
