@@ -121,7 +121,11 @@ fn resolve_env(c: &Container, ordinal: u32) -> BTreeMap<String, String> {
     let secrets = secrets();
     let mut env = BTreeMap::new();
     for from in c.env_from.iter().flatten() {
-        let name = &from.secret_ref.as_ref().expect("only Secrets in envFrom").name;
+        let name = &from
+            .secret_ref
+            .as_ref()
+            .expect("only Secrets in envFrom")
+            .name;
         let data = secrets
             .get(name)
             .unwrap_or_else(|| panic!("envFrom names unknown Secret {name}"));
@@ -168,12 +172,13 @@ fn resolve_env(c: &Container, ordinal: u32) -> BTreeMap<String, String> {
 /// The container's command line (command + args, `$(VAR)` expanded), without argv[0].
 fn argv(c: &Container, env: &BTreeMap<String, String>) -> Vec<String> {
     let cmd = c.command.clone().unwrap_or_default();
-    assert_eq!(cmd, ["mysql-operator"], "{}: runs the operator binary", c.name);
-    c.args
-        .iter()
-        .flatten()
-        .map(|a| expand(a, env))
-        .collect()
+    assert_eq!(
+        cmd,
+        ["mysql-operator"],
+        "{}: runs the operator binary",
+        c.name
+    );
+    c.args.iter().flatten().map(|a| expand(a, env)).collect()
 }
 
 fn operator(args: &[String], env: &BTreeMap<String, String>) -> Command {
@@ -235,7 +240,10 @@ fn rendered_env_parses_back() {
     assert_eq!(init["appUser"], "app");
     assert_eq!(init["appPassword"], len("app-Pw1"));
     assert_eq!(init["appDatabase"], "shopdb");
-    assert_eq!(init["xbstreamExtraArgs"], serde_json::json!(["--parallel=2"]));
+    assert_eq!(
+        init["xbstreamExtraArgs"],
+        serde_json::json!(["--parallel=2"])
+    );
     assert_eq!(
         init["prepareExtraArgs"],
         serde_json::json!(["--use-memory=64M"])
@@ -334,11 +342,7 @@ impl PodDirs {
             ),
         );
         std::fs::write(d.mnt.join("my.cnf"), cnf).unwrap();
-        std::fs::write(
-            d.mnt.join("init.sql"),
-            &data[render::names::INIT_SQL_KEY],
-        )
-        .unwrap();
+        std::fs::write(d.mnt.join("init.sql"), &data[render::names::INIT_SQL_KEY]).unwrap();
         std::fs::write(
             d.mnt.join("plugins.json"),
             &data[render::names::PLUGINS_KEY],
@@ -462,7 +466,11 @@ async fn check_node(d: &PodDirs, who: &str, own_server_id: u32) {
     let mut c = mysql_async::Conn::new(d.opts("sys_operator", &op["OPERATOR_PASSWORD"]))
         .await
         .unwrap_or_else(|e| panic!("{who}: operator account: {e}"));
-    assert_eq!(scalar(&mut c, "SELECT @@GLOBAL.read_only").await, "1", "{who}");
+    assert_eq!(
+        scalar(&mut c, "SELECT @@GLOBAL.read_only").await,
+        "1",
+        "{who}"
+    );
     assert_eq!(
         scalar(&mut c, "SELECT @@server_id").await,
         own_server_id.to_string(),
@@ -532,7 +540,11 @@ async fn rendered_init_runs_against_real_mariadbd() {
         c.query_drop("SET GLOBAL read_only = 0").await.unwrap();
         c.query_drop(flavor::schema::WRITE_HEARTBEAT).await.unwrap();
         assert_eq!(
-            scalar(&mut c, "SELECT COUNT(*) FROM sys_operator.heartbeat WHERE server_id = 200").await,
+            scalar(
+                &mut c,
+                "SELECT COUNT(*) FROM sys_operator.heartbeat WHERE server_id = 200"
+            )
+            .await,
             "1"
         );
         let age: Option<Option<i64>> = c
@@ -571,10 +583,7 @@ async fn rendered_init_runs_against_real_mariadbd() {
     args.extend([
         format!("--listen=127.0.0.1:{agent_port}"),
         format!("--mysql-port={}", pod0.port),
-        format!(
-            "--defaults-file={}",
-            pod0.conf.join("my.cnf").display()
-        ),
+        format!("--defaults-file={}", pod0.conf.join("my.cnf").display()),
         format!(
             "--plugins-manifest={}",
             pod0.mnt.join("plugins.json").display()
@@ -591,7 +600,10 @@ async fn rendered_init_runs_against_real_mariadbd() {
     );
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", agent_port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "agent did not listen");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "agent did not listen"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 

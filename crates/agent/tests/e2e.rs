@@ -349,6 +349,18 @@ async fn failed_backup_tool_is_reported_and_init_leaves_empty_datadir() {
             backup::restore::is_empty_datadir(&node.datadir).unwrap(),
             "partial data left behind"
         );
+        // The same failing replicas Service with a healthy primary behind the master
+        // Service: the clone falls back to the primary.
+        let s = InitSources {
+            datadir: node.datadir.clone(),
+            ..sources(Some(broken.addr.clone()), Some(agent.addr.clone()), 1)
+        };
+        let populated = populate_datadir(&s)
+            .await
+            .expect("falls back to the primary");
+        let record = populated.record.expect("clone record");
+        assert_eq!(record.from.as_deref(), Some(agent.addr.as_str()));
+        backup::restore::wipe_datadir(&node.datadir).unwrap();
     }
     // A wrong database password is refused before any byte is streamed.
     let no_db = start_agent(db.node(0), Arc::new(Exclude(vec![])), "not-the-password").await;

@@ -89,9 +89,11 @@ async fn scalar<T: mysql_async::prelude::FromRow + Send + 'static>(
 
 async fn heartbeat_row(pool: &mysql_async::Pool) -> Option<(String, u32)> {
     let mut c = pool.get_conn().await.unwrap();
-    c.query_first("SELECT CAST(ts AS CHAR), server_id FROM sys_operator.heartbeat ORDER BY ts DESC LIMIT 1")
-        .await
-        .unwrap_or(None)
+    c.query_first(
+        "SELECT CAST(ts AS CHAR), server_id FROM sys_operator.heartbeat ORDER BY ts DESC LIMIT 1",
+    )
+    .await
+    .unwrap_or(None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

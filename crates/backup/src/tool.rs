@@ -267,11 +267,13 @@ mod tests {
         assert_eq!(cmd.args.last().map(String::as_str), Some("--parallel=4"));
         let t = BackupTool::Mariabackup;
         assert_eq!(
-            t.extract_with(Path::new("/d"), &["--parallel=2".into()]).args,
+            t.extract_with(Path::new("/d"), &["--parallel=2".into()])
+                .args,
             ["-x", "-C", "/d", "--parallel=2"]
         );
         assert_eq!(
-            t.prepare_with(Path::new("/d"), &["--use-memory=1G".into()]).args,
+            t.prepare_with(Path::new("/d"), &["--use-memory=1G".into()])
+                .args,
             ["--prepare", "--target-dir=/d", "--use-memory=1G"]
         );
     }

@@ -51,7 +51,11 @@ mod tests {
     #[test]
     fn statements_name_the_same_table() {
         let qualified = format!("`{OPERATOR_DB}`.`{HEARTBEAT_TABLE}`");
-        for stmt in [CREATE_HEARTBEAT_TABLE, WRITE_HEARTBEAT, HEARTBEAT_AGE_MICROS] {
+        for stmt in [
+            CREATE_HEARTBEAT_TABLE,
+            WRITE_HEARTBEAT,
+            HEARTBEAT_AGE_MICROS,
+        ] {
             assert!(stmt.contains(&qualified), "{stmt}");
             assert!(!stmt.contains('\n') && !stmt.ends_with(';'), "{stmt}");
         }

@@ -331,7 +331,16 @@ mod tests {
             ..FirstStart::default()
         });
         assert_eq!(only_root.lines().count(), 4);
-        assert!(!format!("{:?}", FirstStart { root_password: "secret".into(), ..FirstStart::default() }).contains("secret"));
+        assert!(
+            !format!(
+                "{:?}",
+                FirstStart {
+                    root_password: "secret".into(),
+                    ..FirstStart::default()
+                }
+            )
+            .contains("secret")
+        );
     }
 
     #[test]

@@ -27,9 +27,10 @@
 //!   127.0.0.1:3306, mode 0600 — the liveness probe's `--defaults-file`).
 //! - `/var/lib/mysql` (the `data` volume): the data dir.
 //!
-//! Every mysqld starts read-only (`read-only = ON`, and `super-read-only = ON` where the
-//! flavor has it): a joining or restarted node never looks like a second primary, and
-//! only the operator makes the one primary writable.
+//! Every mysqld starts read-only (`read-only = ON`; [`read_only_options`]): a joining or
+//! restarted node never looks like a second primary, and only the operator makes the one
+//! primary writable (a fresh cluster's pods are all read-only, so the HA engine elects
+//! one, as after any full restart).
 //!
 //! # What each image must provide
 //!
@@ -253,8 +254,18 @@ impl InitContainer {
             false,
         ));
         v.push(secret_key(env::MYSQL_USER, s, secret::USER_USER, true));
-        v.push(secret_key(env::MYSQL_PASSWORD, s, secret::USER_PASSWORD, true));
-        v.push(secret_key(env::MYSQL_DATABASE, s, secret::USER_DATABASE, true));
+        v.push(secret_key(
+            env::MYSQL_PASSWORD,
+            s,
+            secret::USER_PASSWORD,
+            true,
+        ));
+        v.push(secret_key(
+            env::MYSQL_DATABASE,
+            s,
+            secret::USER_DATABASE,
+            true,
+        ));
         v
     }
 
@@ -357,11 +368,13 @@ pub fn initialize_command(
     c
 }
 
-/// The `read-only` lines of the per-pod config: every server starts read-only.
+/// The `read-only` lines of the per-pod config: every server starts read-only. Not
+/// `super-read-only` on MySQL: the init-file runs in a privileged session at startup and
+/// must still write (accounts, `sys_operator`); the operator's fencing sets
+/// `super_read_only` where it needs it, and the promotion clears both.
 pub fn read_only_options(flavor: ServerFlavor) -> &'static [&'static str] {
     match flavor {
-        ServerFlavor::Mariadb => &["read-only = ON"],
-        ServerFlavor::Mysql | ServerFlavor::Percona => &["read-only = ON", "super-read-only = ON"],
+        ServerFlavor::Mariadb | ServerFlavor::Mysql | ServerFlavor::Percona => &["read-only = ON"],
     }
 }
 
@@ -385,7 +398,10 @@ mod tests {
     #[test]
     fn paths_are_the_mount_points_plus_keys() {
         use crate::names::{CONF_DIR, CONFIG_MAP_DIR, INIT_SQL_KEY, MY_CNF_KEY, PLUGINS_KEY};
-        assert_eq!(path::MOUNTED_MY_CNF, format!("{CONFIG_MAP_DIR}/{MY_CNF_KEY}"));
+        assert_eq!(
+            path::MOUNTED_MY_CNF,
+            format!("{CONFIG_MAP_DIR}/{MY_CNF_KEY}")
+        );
         assert_eq!(
             path::MOUNTED_INIT_SQL,
             format!("{CONFIG_MAP_DIR}/{INIT_SQL_KEY}")

@@ -8,12 +8,11 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    Affinity, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvVar, EnvVarSource, ExecAction, HTTPGetAction, LocalObjectReference,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
-    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SecretKeySelector, Volume, VolumeMount,
-    VolumeResourceRequirements, WeightedPodAffinityTerm,
+    Affinity, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    EnvVarSource, ExecAction, HTTPGetAction, LocalObjectReference, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodAffinityTerm, PodAntiAffinity,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretKeySelector,
+    Volume, VolumeMount, VolumeResourceRequirements, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -21,13 +20,12 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::cluster::ClusterInput;
 use crate::meta::Ctx;
-use crate::pod::{AgentContainer, InitContainer, MysqlContainer, PodIdentity};
 use crate::names::{
-    AGENT_PORT, AGENT_PORT_NAME, CONF_DIR, CONFIG_MAP_DIR, DATA_DIR, DATA_VOLUME,
-    EXPORTER_PATH, EXPORTER_PORT, EXPORTER_PORT_NAME, HEADLESS_SERVICE, MYSQL_PORT,
-    MYSQL_PORT_NAME,
+    AGENT_PORT, AGENT_PORT_NAME, CONF_DIR, CONFIG_MAP_DIR, DATA_DIR, DATA_VOLUME, EXPORTER_PATH,
+    EXPORTER_PORT, EXPORTER_PORT_NAME, HEADLESS_SERVICE, MYSQL_PORT, MYSQL_PORT_NAME,
 };
 use crate::plugins;
+use crate::pod::{AgentContainer, InitContainer, MysqlContainer, PodIdentity};
 
 /// Container names (presslabs' `init` and `mysql`; `agent` replaces its `sidecar`).
 pub const INIT_CONTAINER: &str = "init";

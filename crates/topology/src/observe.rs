@@ -97,11 +97,11 @@ async fn probe(
     let replica = status.map(|row| replica_status(flavor, &row, all));
     let heartbeat_lag = if replica.is_some() {
         conn.query_first::<Option<i64>, _>(flavor::schema::HEARTBEAT_AGE_MICROS)
-        .await
-        .ok()
-        .flatten()
-        .flatten()
-        .map(|us| us.max(0) as f64 / 1e6)
+            .await
+            .ok()
+            .flatten()
+            .flatten()
+            .map(|us| us.max(0) as f64 / 1e6)
     } else {
         None
     };

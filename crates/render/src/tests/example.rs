@@ -159,7 +159,12 @@ fn example_containers() {
     assert_eq!(mysql.image.as_deref(), Some("percona:8.0.20-11"));
     assert_eq!(
         mysql.command.as_deref(),
-        Some(&["mysqld".to_string(), "--defaults-file=/etc/mysql/my.cnf".to_string()][..]),
+        Some(
+            &[
+                "mysqld".to_string(),
+                "--defaults-file=/etc/mysql/my.cnf".to_string()
+            ][..]
+        ),
         "explicit command: the image's entrypoint is not part of the contract"
     );
     assert!(mysql.env.is_none(), "mysqld reads only its config files");

@@ -145,7 +145,12 @@ fn pod_spec_is_passed_through() {
     );
     assert_eq!(
         agent.args.as_deref(),
-        Some(&["agent".to_string(), "--xtrabackup-extra-arg=--parallel=4".to_string()][..]),
+        Some(
+            &[
+                "agent".to_string(),
+                "--xtrabackup-extra-arg=--parallel=4".to_string()
+            ][..]
+        ),
         "extra args go to the agent's backup tool, one flag each"
     );
     assert!(
