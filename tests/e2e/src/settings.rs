@@ -51,6 +51,11 @@ pub struct Settings {
     pub tools_image: String,
     /// SeaweedFS image (`weed` as entrypoint). `E2E_S3_IMAGE`.
     pub s3_image: String,
+    /// mysqld_exporter image of the MySQL pods (chart value `metricsExporterImage`).
+    /// `E2E_EXPORTER_IMAGE`; default the local node's stand-in built by
+    /// `scripts/build-images.sh`; set it empty (`E2E_EXPORTER_IMAGE=`) for the operator's
+    /// default (`prom/mysqld-exporter`, pulled from Docker Hub, e.g. on kind).
+    pub exporter_image: Option<String>,
     /// imagePullPolicy of everything the suite deploys. `E2E_PULL_POLICY`.
     pub pull_policy: String,
     /// Namespace of the MySQL clusters and test pods (fresh per run). `E2E_NAMESPACE`.
@@ -174,6 +179,11 @@ impl Settings {
             operator_image: var("E2E_OPERATOR_IMAGE", "mysql-operator:dev"),
             tools_image: var("E2E_TOOLS_IMAGE", "mysql-tools:dev-mariadb10.11"),
             s3_image: var("E2E_S3_IMAGE", "mysql-operator-e2e-s3:dev"),
+            exporter_image: match get("E2E_EXPORTER_IMAGE") {
+                None => Some("mysql-operator-e2e-mysqld-exporter:dev".to_string()),
+                Some(v) if v.trim().is_empty() => None,
+                Some(v) => Some(v.trim().to_string()),
+            },
             pull_policy: var("E2E_PULL_POLICY", "IfNotPresent"),
             operator_namespace: format!("{namespace}-operator"),
             release: format!("mysql-operator-{run_id}"),
@@ -271,6 +281,16 @@ mod tests {
         assert_eq!(s.operator_image, "mysql-operator:dev");
         assert_eq!(s.tools_image, "mysql-tools:dev-mariadb10.11");
         assert_eq!(s.s3_image, "mysql-operator-e2e-s3:dev");
+        assert_eq!(
+            s.exporter_image.as_deref(),
+            Some("mysql-operator-e2e-mysqld-exporter:dev")
+        );
+        assert_eq!(
+            settings(&[("E2E_EXPORTER_IMAGE", "")])
+                .unwrap()
+                .exporter_image,
+            None
+        );
         assert_eq!(s.pull_policy, "IfNotPresent");
         assert_eq!(s.namespace, "mysql-e2e-abc123");
         assert_eq!(s.operator_namespace, "mysql-e2e-abc123-operator");

@@ -132,7 +132,7 @@ pub fn image_problem(p: &Pod) -> Option<String> {
                 return Some(format!(
                     "pod {} container {}: {reason} for image {:?}: {}. Build and import the images \
                      with `bash scripts/build-images.sh` (local node) or `kind load docker-image {}` \
-                     (kind), or set E2E_OPERATOR_IMAGE / E2E_TOOLS_IMAGE / E2E_S3_IMAGE",
+                     (kind), or set E2E_OPERATOR_IMAGE / E2E_TOOLS_IMAGE / E2E_S3_IMAGE / E2E_EXPORTER_IMAGE",
                     name(p),
                     c.name,
                     c.image,

@@ -73,8 +73,15 @@ async fn run() -> ExitCode {
     };
     println!("=== mysql-operator e2e ===");
     println!(
-        "operator image {}, tools image {}, S3 image {}, imagePullPolicy {}",
-        settings.operator_image, settings.tools_image, settings.s3_image, settings.pull_policy
+        "operator image {}, tools image {}, S3 image {}, exporter image {}, imagePullPolicy {}",
+        settings.operator_image,
+        settings.tools_image,
+        settings.s3_image,
+        settings
+            .exporter_image
+            .as_deref()
+            .unwrap_or("(the operator's default)"),
+        settings.pull_policy
     );
     println!(
         "namespaces {} (clusters) and {} (operator release {}); keep at the end: {}",

@@ -49,6 +49,9 @@ pub async fn run(ctx: &Ctx, st: &mut State) -> Result<()> {
         "--timeout".into(),
         "5m".into(),
     ];
+    if let Some(image) = &s.exporter_image {
+        args.extend(["--set".into(), format!("metricsExporterImage={image}")]);
+    }
     if let Some(crd) = existing {
         // CRDs are cluster-wide: a kept earlier run (or another install) owns them, and
         // helm refuses to adopt them. Bring them to this tree's version and install
