@@ -17,6 +17,12 @@ async fn one_string(conn: &mut mysql_async::Conn, sql: &str) -> String {
     v.flatten().unwrap_or_default()
 }
 
+async fn grants_of(conn: &mut mysql_async::Conn, user: &str) -> Vec<String> {
+    conn.query(format!("SHOW GRANTS FOR '{user}'@'%'"))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn init_file_creates_operator_schema_and_accounts_without_gtids() {
     let version = ServerVersion::parse("10.11").unwrap();
@@ -83,6 +89,44 @@ async fn init_file_creates_operator_schema_and_accounts_without_gtids() {
                 .any(|g| g.contains("ALL PRIVILEGES") && g.contains("WITH GRANT OPTION")),
             "{grants:?}"
         );
+        assert!(
+            grants_of(&mut root, "sys_replication")
+                .await
+                .iter()
+                .any(|g| g.contains("REPLICATION SLAVE ADMIN")),
+            "mariabackup --safe-slave-backup on a replica runs STOP SLAVE SQL_THREAD"
+        );
+        // The heartbeat writer's statement fits the table this script created (one
+        // definition in flavor::schema): nothing on a read-only server, a row once writable.
+        root.query_drop(flavor::schema::WRITE_HEARTBEAT)
+            .await
+            .unwrap();
+        assert_eq!(
+            one_string(
+                &mut root,
+                "SELECT CAST(COUNT(*) AS CHAR) FROM sys_operator.heartbeat"
+            )
+            .await,
+            if round == "first start" { "0" } else { "1" },
+            "{round}"
+        );
+        // Without binlogging: this round checks the table's shape, and the next round
+        // checks that nothing but this test wrote GTIDs.
+        root.query_drop("SET SESSION sql_log_bin = 0").await.unwrap();
+        root.query_drop("SET GLOBAL read_only = 0").await.unwrap();
+        root.query_drop(flavor::schema::WRITE_HEARTBEAT)
+            .await
+            .unwrap();
+        let age: Option<Option<i64>> = root
+            .query_first(flavor::schema::HEARTBEAT_AGE_MICROS)
+            .await
+            .unwrap();
+        assert!(
+            age.flatten()
+                .is_some_and(|us| (0..10_000_000).contains(&us)),
+            "{round}: {age:?}"
+        );
+        root.query_drop("SET GLOBAL read_only = 1").await.unwrap();
         root.disconnect().await.unwrap();
 
         // Each account logs in with the password from the (escaped) placeholder.

@@ -108,8 +108,8 @@ pub fn backup_job(
             backup_kind(backup).into(),
         ]),
         env: Some(vec![
-            secret_env("BACKUP_USER", &operated),
-            secret_env("BACKUP_PASSWORD", &operated),
+            secret_env(render::secret::BACKUP_USER, &operated),
+            secret_env(render::secret::BACKUP_PASSWORD, &operated),
         ]),
         env_from: Some(vec![EnvFromSource {
             secret_ref: Some(SecretEnvSource {
