@@ -112,7 +112,9 @@ async fn init_file_creates_operator_schema_and_accounts_without_gtids() {
         );
         // Without binlogging: this round checks the table's shape, and the next round
         // checks that nothing but this test wrote GTIDs.
-        root.query_drop("SET SESSION sql_log_bin = 0").await.unwrap();
+        root.query_drop("SET SESSION sql_log_bin = 0")
+            .await
+            .unwrap();
         root.query_drop("SET GLOBAL read_only = 0").await.unwrap();
         root.query_drop(flavor::schema::WRITE_HEARTBEAT)
             .await
