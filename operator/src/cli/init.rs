@@ -235,12 +235,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
     )?;
     let my_cnf = args.conf_dir.join("my.cnf");
-    if fresh {
-        if let Err(e) = initialize_datadir(&args, &my_cnf) {
-            backup::restore::wipe_datadir(&args.datadir)
-                .with_context(|| format!("{e:#}; wiping the data dir"))?;
-            return Err(e);
-        }
+    if fresh && let Err(e) = initialize_datadir(&args, &my_cnf) {
+        backup::restore::wipe_datadir(&args.datadir)
+            .with_context(|| format!("{e:#}; wiping the data dir"))?;
+        return Err(e);
     }
 
     let mut base = operator_sql;
