@@ -111,14 +111,13 @@ pub async fn run_clusters(
 ) {
     let reporter = std::env::var("POD_NAME").unwrap_or_else(|_| "mysql-operator".into());
     let store = KubeStore::new(client.clone(), reporter);
-    let mut reconciler =
-        ClusterReconciler::new(
-            store,
-            RenderCrate {
-                options: opts.render.clone(),
-            },
-            opts.cluster.clone(),
-        );
+    let mut reconciler = ClusterReconciler::new(
+        store,
+        RenderCrate {
+            options: opts.render.clone(),
+        },
+        opts.cluster.clone(),
+    );
     reconciler.metrics = metrics.clone();
     reconciler.registry = registry.clone();
     reconciler.ha = Some(Arc::new(crate::ha::Supervisor::new(
