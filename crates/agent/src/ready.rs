@@ -18,7 +18,15 @@ pub struct Readiness {
 }
 
 pub(crate) async fn handler(AxState(state): AxState<Arc<State>>) -> (StatusCode, Json<Readiness>) {
-    let r = match state.agent.mysql.state(Duration::from_secs(2)).await {
+    // Bounded as a whole: a status query queued behind a server lock (a backup's, say)
+    // must fail the probe within the kubelet's timeout, not hang it.
+    let bounded = tokio::time::timeout(
+        Duration::from_secs(3),
+        state.agent.mysql.state(Duration::from_secs(2)),
+    )
+    .await
+    .unwrap_or_else(|_| Err("mysqld did not answer the status queries within 3s".into()));
+    let r = match bounded {
         Err(e) => Readiness {
             ready: false,
             reason: e,

@@ -66,10 +66,23 @@ pub fn decide(nodes: &[NodeState], memory: &Memory, config: &Config) -> Plan {
             mem.primary_failures = 0;
             mem.blocked = None;
             mem.last_primary_executed = Some(seen.executed.clone());
-            let wants_semi = config.semi_sync && nodes.len() > 1;
+            // Semi-sync waits only once a replica replicates from the primary (see
+            // Action::ConfigurePrimary); a write acknowledged before any replica existed
+            // had no failover target to lose it to.
+            let joined = nodes
+                .iter()
+                .filter(|n| n.name != primary)
+                .filter_map(|n| n.seen.as_ref()?.replica.as_ref())
+                .filter(|r| {
+                    r.source_node.as_deref() == Some(primary.as_str())
+                        && r.io == policy::ThreadState::Running
+                })
+                .count();
+            let wants_semi = config.semi_sync && joined > 0;
             if seen.read_only || seen.replica.is_some() || (wants_semi && !seen.semi_sync_source) {
                 actions.push(Action::ConfigurePrimary {
                     node: primary.clone(),
+                    semi_sync: wants_semi || seen.semi_sync_source,
                 });
             }
             for n in nodes.iter().filter(|n| n.name != primary) {
@@ -100,10 +113,13 @@ pub fn decide(nodes: &[NodeState], memory: &Memory, config: &Config) -> Plan {
                         ),
                     });
                 }
+                // A stopped SQL thread beside a healthy IO thread is a replica paused on
+                // purpose (mariabackup --safe-slave-backup while it serves a clone or a
+                // backup; the tool restarts it): repointing it would wait for the backup's
+                // lock while holding the replication lock the backup needs next.
                 let pointed = s.replica.as_ref().is_some_and(|r| {
                     r.source_node.as_deref() == Some(primary.as_str())
                         && r.io != policy::ThreadState::Stopped
-                        && r.sql != policy::ThreadState::Stopped
                         && r.io != policy::ThreadState::Error
                         && r.sql != policy::ThreadState::Error
                 });

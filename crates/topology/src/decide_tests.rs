@@ -74,7 +74,7 @@ fn kinds(p: &Plan) -> Vec<String> {
     p.actions
         .iter()
         .map(|a| match a {
-            Action::ConfigurePrimary { node } => format!("primary:{node}"),
+            Action::ConfigurePrimary { node, .. } => format!("primary:{node}"),
             Action::SetReadOnly { node, .. } => format!("read-only:{node}"),
             Action::ReplicateFrom { node, source } => format!("replicate:{node}<-{source}"),
             Action::Failover { old_primary, .. } => {
@@ -289,4 +289,60 @@ fn blocked_reason_is_kept_and_not_repeated() {
     );
     let p2 = decide(&nodes, &p1.memory, &cfg());
     assert!(p2.actions.is_empty());
+}
+
+/// Semi-sync waits start only once a replica replicates from the primary: a new
+/// cluster's first primary alone must not block its commits (and with them the first
+/// replica's clone) on acks nobody can send.
+#[test]
+fn semi_sync_source_only_with_a_joined_replica() {
+    let mut alone = primary("a", "0-1-10");
+    if let Some(s) = alone.seen.as_mut() {
+        s.semi_sync_source = false;
+    }
+    let nodes = vec![alone.clone(), down("b"), down("c")];
+    let plan = decide(&nodes, &mem("a", 0), &cfg());
+    assert!(
+        plan.actions.is_empty(),
+        "a primary without replicas stays asynchronous: {:?}",
+        plan.actions
+    );
+
+    let nodes = vec![alone, replica("b", "a", "0-1-10"), down("c")];
+    let plan = decide(&nodes, &mem("a", 0), &cfg());
+    assert!(
+        plan.actions.contains(&Action::ConfigurePrimary {
+            node: "a".into(),
+            semi_sync: true
+        }),
+        "a joined replica turns semi-sync on: {:?}",
+        plan.actions
+    );
+
+    let mut off = cfg();
+    off.semi_sync = false;
+    let nodes = vec![primary("a", "0-1-10"), replica("b", "a", "0-1-10")];
+    assert!(decide(&nodes, &mem("a", 0), &off).actions.is_empty());
+}
+
+/// A replica whose SQL thread a backup paused (IO thread healthy) is left alone.
+#[test]
+fn a_replica_paused_by_a_backup_is_not_repointed() {
+    let mut paused = replica("b", "a", "0-1-10");
+    if let Some(r) = paused.seen.as_mut().and_then(|s| s.replica.as_mut()) {
+        r.sql = ThreadState::Stopped;
+    }
+    let nodes = vec![primary("a", "0-1-10"), paused];
+    let plan = decide(&nodes, &mem("a", 0), &cfg());
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+
+    let mut io_down = replica("b", "a", "0-1-10");
+    if let Some(r) = io_down.seen.as_mut().and_then(|s| s.replica.as_mut()) {
+        r.io = ThreadState::Stopped;
+    }
+    let nodes = vec![primary("a", "0-1-10"), io_down];
+    assert_eq!(
+        kinds(&decide(&nodes, &mem("a", 0), &cfg())),
+        vec!["replicate:b<-a"]
+    );
 }

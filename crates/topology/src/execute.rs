@@ -54,7 +54,10 @@ impl Servers {
         node: &str,
         stmts: &[String],
     ) -> Result<(), ExecError> {
-        for s in stmts {
+        // Never queue behind a backup's locks for long while holding our own (the
+        // replication statements take the server's replication lock first).
+        let bounded = format!("SET SESSION lock_wait_timeout = {LOCK_WAIT_TIMEOUT_SECS}");
+        for s in std::iter::once(&bounded).chain(stmts) {
             match conn.query_drop(s.as_str()).await {
                 Ok(()) => {}
                 Err(mysql_async::Error::Server(e))
@@ -71,8 +74,8 @@ impl Servers {
     }
 
     /// Make `node` the writable primary: forget any source, become a semi-sync source
-    /// (unless opted out), then accept writes.
-    pub async fn configure_primary(&self, node: &str) -> Result<(), ExecError> {
+    /// when `semi_sync` (and the config wants it), then accept writes.
+    pub async fn configure_primary(&self, node: &str, semi_sync: bool) -> Result<(), ExecError> {
         let f = self.flavor;
         let mut c = self.conn(node).await?;
         let mut stmts = vec![
@@ -80,7 +83,7 @@ impl Servers {
             f.reset_replica_all().to_string(),
         ];
         let replicas = self.nodes.len().saturating_sub(1);
-        if self.config.semi_sync && replicas > 0 {
+        if semi_sync && self.config.semi_sync && replicas > 0 {
             stmts.extend(f.enable_semi_sync_source(SemiSync {
                 wait_for_acks: acks_for(replicas),
                 timeout_ms: self.config.semi_sync_timeout.as_millis() as u64,
@@ -206,12 +209,16 @@ impl Servers {
     }
 }
 
+/// Seconds an executor statement may wait for a metadata or backup lock.
+pub const LOCK_WAIT_TIMEOUT_SECS: u32 = 10;
+
 /// Run one non-failover action; failover and switchover live in [`crate::failover`].
 pub async fn execute(servers: &Servers, action: &Action, mem: &mut Memory) -> Vec<Event> {
     let result = match action {
-        Action::ConfigurePrimary { node } => {
-            servers.configure_primary(node).await.map(|_| Vec::new())
-        }
+        Action::ConfigurePrimary { node, semi_sync } => servers
+            .configure_primary(node, *semi_sync)
+            .await
+            .map(|_| Vec::new()),
         Action::SetReadOnly { node, reason } => servers.fence(node).await.map(|_| {
             tracing::warn!(node = %node, "set read-only: {reason}");
             vec![Event::SplitBrainFenced { node: node.clone() }]

@@ -294,7 +294,12 @@ pub async fn failover(
             format!("candidate did not apply its relay log: {e}"),
         );
     }
-    if let Err(e) = servers.configure_primary(&chosen).await {
+    // Semi-sync only when another node is there to acknowledge (a new cluster's first
+    // primary has none yet; see Action::ConfigurePrimary).
+    let others_reachable = observed
+        .iter()
+        .any(|n| n.name != chosen && Some(&n.name) != old_primary.as_ref() && n.seen.is_some());
+    if let Err(e) = servers.configure_primary(&chosen, others_reachable).await {
         return blocked(mem, events, format!("promotion failed: {e}"));
     }
     mem.primary = Some(chosen.clone());
@@ -433,10 +438,11 @@ pub async fn switchover(
         .await
     {
         // roll back: the old primary takes writes again
-        let _ = servers.configure_primary(&old).await;
+        let _ = servers.configure_primary(&old, true).await;
         return Err(e);
     }
-    servers.configure_primary(&chosen).await?;
+    // the old primary replicates from the new one: there is a replica to acknowledge
+    servers.configure_primary(&chosen, true).await?;
     let unavailable = start.elapsed();
     mem.primary = Some(chosen.clone());
     mem.primary_failures = 0;

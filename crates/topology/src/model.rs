@@ -93,8 +93,11 @@ pub struct Memory {
 /// One step the executor performs. Every action is idempotent.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Make `node` the writable primary (semi-sync source, no replication).
-    ConfigurePrimary { node: String },
+    /// Make `node` the writable primary (no replication). `semi_sync`: also a semi-sync
+    /// source. Only once a replica can acknowledge: a primary waiting for acks that no
+    /// replica can send blocks every commit, and with it the first replica's clone
+    /// (mariabackup's BLOCK_COMMIT stage waits for those commits).
+    ConfigurePrimary { node: String, semi_sync: bool },
     /// Make `node` read-only (a replica, or a node showing split-brain evidence).
     SetReadOnly { node: String, reason: String },
     /// Point `node` at `source` (read-only, GTID auto-position, semi-sync acks).
