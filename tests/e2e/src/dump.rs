@@ -149,11 +149,42 @@ pub async fn pod_logs(ctx: &Ctx, ns: &str, p: &Pod, tail: i64) {
                 Ok(text) => {
                     println!("--- logs {ns}/{pod} container {c}{which} (last {tail} lines):");
                     for line in text.lines() {
-                        println!("    {line}");
+                        println!("    {}", strip_ansi(line));
                     }
                 }
                 Err(e) => println!("--- logs {ns}/{pod} container {c}{which}: unavailable ({e})"),
             }
         }
+    }
+}
+
+/// The text without ANSI escape sequences (colored logs of the pod-side binaries).
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ansi_colors_are_stripped() {
+        let line = "\u{1b}[2m2026-12-04T18:58:05Z\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m init done";
+        assert_eq!(
+            super::strip_ansi(line),
+            "2026-12-04T18:58:05Z  INFO init done"
+        );
     }
 }

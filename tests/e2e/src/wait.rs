@@ -156,6 +156,12 @@ pub fn pod_summary(p: &Pod) -> String {
         });
     let mut waits = Vec::new();
     if let Some(s) = status {
+        for c in s.container_statuses.iter().flatten() {
+            let running = c.state.as_ref().is_some_and(|st| st.running.is_some());
+            if running && !c.ready {
+                waits.push(format!("{}:not ready", c.name));
+            }
+        }
         for c in s
             .init_container_statuses
             .iter()
