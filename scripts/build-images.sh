@@ -42,7 +42,6 @@ die() { echo "build-images: $*" >&2; exit 1; }
 for c in buildah mmdebstrap ctr strip; do
   command -v $c >/dev/null || die "missing $c: apt-get install -y buildah mmdebstrap containerd binutils (scripts/local-cluster.sh up installs them)"
 done
-[ -x "$BIN" ] || die "no binary at $BIN: cargo build -p mysql-operator --bin mysql-operator (or set MYSQL_OPERATOR_BIN)"
 
 # buildah leaves the working containers of FROM-only stages (the binary stage) mounted, and
 # its overlay driver bind-mounts its own directory: leave no mount behind
@@ -132,6 +131,7 @@ case " $want " in *" operator "*)
 esac
 if [ $bases_only = 1 ]; then echo "build-images: bases done in $(since "$T0")"; exit 0; fi
 
+[ -x "$BIN" ] || die "no binary at $BIN: cargo build -p mysql-operator --bin mysql-operator (or set MYSQL_OPERATOR_BIN)"
 echo "binary: $BIN"
 T=$(now)
 ctx=$CACHE/bin-ctx; rm -rf "$ctx"; mkdir -p "$ctx/out"
