@@ -74,7 +74,7 @@ RUN set -eux; \
       --shell /usr/sbin/nologin mysql; \
     export DEBIAN_FRONTEND=noninteractive; \
     apt-get update; \
-    apt-get install -y --no-install-recommends mariadb-server mariadb-backup mariadb-client; \
+    apt-get install -y --no-install-recommends mariadb-server mariadb-backup mariadb-client ca-certificates; \
     rm -rf /var/lib/apt/lists/* /var/lib/mysql/*; \
     mkdir -p /run/mysqld; chown mysql:mysql /run/mysqld /var/lib/mysql; \
     test "$(id -u mysql):$(id -g mysql)" = 999:999

@@ -422,6 +422,27 @@ impl PodDirs {
             .is_ok_and(|s| s.success())
     }
 
+    /// The rendered preStop hook, pointed at this pod's `client.conf` and port.
+    fn pre_stop(&self, mysql: &Container) -> Command {
+        let cmd = mysql
+            .lifecycle
+            .as_ref()
+            .and_then(|l| l.pre_stop.as_ref())
+            .and_then(|h| h.exec.as_ref())
+            .and_then(|e| e.command.clone())
+            .unwrap();
+        assert_eq!(cmd[..2], ["sh", "-c"]);
+        let conf = self.conf.join("client.conf");
+        let script = cmd[2].replace(
+            render::names::CLIENT_CONF,
+            &format!("{} --port={}", conf.display(), self.port),
+        );
+        assert_ne!(script, cmd[2]);
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(script);
+        c
+    }
+
     fn wait_ping(&self, mysql: &Container) {
         let start = Instant::now();
         while !self.ping(mysql) {
@@ -619,6 +640,59 @@ async fn rendered_init_runs_against_real_mariadbd() {
         .unwrap();
     assert_eq!(scalar(&mut c, "SELECT COUNT(*) FROM shopdb.t").await, "3");
     assert!(pod1.ping(&mysql));
+
+    // The rendered preStop hook on pod 0 (writable): without a replica it ends at once;
+    // with pod 1 streaming its binlog it waits until the server is made read-only (what
+    // the operator's switchover does).
+    let mut hook = pod0.pre_stop(&mysql);
+    let t = Instant::now();
+    assert!(hook.status().unwrap().success());
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    c.query_drop(format!(
+        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='sys_replication', \
+         MASTER_PASSWORD='{}', MASTER_USE_GTID=slave_pos",
+        pod0.port, op["REPLICATION_PASSWORD"]
+    ))
+    .await
+    .unwrap();
+    c.query_drop("START SLAVE").await.unwrap();
+    let mut c0 = mysql_async::Conn::new(pod0.opts("sys_operator", &op["OPERATOR_PASSWORD"]))
+        .await
+        .unwrap();
+    let t = Instant::now();
+    while scalar(
+        &mut c0,
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'",
+    )
+    .await
+        == "0"
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "pod 1 never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut waiting = pod0.pre_stop(&mysql).spawn().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        waiting.try_wait().unwrap().is_none(),
+        "the hook ended while the primary was writable with a replica"
+    );
+    c0.query_drop("SET GLOBAL read_only = 1").await.unwrap();
+    let t = Instant::now();
+    loop {
+        if let Some(st) = waiting.try_wait().unwrap() {
+            assert!(st.success());
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the hook did not end once read-only"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c0.disconnect().await.unwrap();
     c.disconnect().await.unwrap();
     drop(mysqld0);
 }

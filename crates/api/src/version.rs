@@ -162,21 +162,26 @@ pub fn known_list() -> String {
         .join(", ")
 }
 
-/// Infer the flavor from an image reference: `mariadb` → MariaDB, `percona` → Percona,
-/// `mysql` → MySQL; `None` when the image name says nothing.
+/// Infer the flavor from an image reference's name (the last path component, without tag
+/// or digest): `mariadb…` → MariaDB, `percona…` → Percona, `mysql`, `mysql-server` or
+/// `mysql-community-server` → MySQL; `None` when the name says nothing — including names
+/// that merely contain a flavor's word, such as the tools image `mysql-tools` that also
+/// carries MariaDB (then `spec.flavor` or the version decides).
 pub fn flavor_from_image(image: &str) -> Option<Flavor> {
-    // Only the repository path counts, not the tag or digest.
     let repo = image.split('@').next().unwrap_or(image);
     let repo = match repo.rfind(':') {
         Some(i) if !repo[i..].contains('/') => &repo[..i],
         _ => repo,
     };
-    let repo = repo.to_ascii_lowercase();
-    if repo.contains("mariadb") {
+    let name = repo.rsplit('/').next().unwrap_or(repo).to_ascii_lowercase();
+    if name.starts_with("mariadb") {
         Some(Flavor::Mariadb)
-    } else if repo.contains("percona") {
+    } else if name.starts_with("percona") {
         Some(Flavor::Percona)
-    } else if repo.contains("mysql") {
+    } else if matches!(
+        name.as_str(),
+        "mysql" | "mysql-server" | "mysql-community-server"
+    ) {
         Some(Flavor::Mysql)
     } else {
         None

@@ -202,6 +202,16 @@ fn flavor_inference_and_mariadb_versions() {
     assert_eq!(explicit.spec.effective_flavor(), Flavor::Mysql);
     let clash = validate::cluster(&with(json!({"flavor": "mariadb", "image": "percona:8.0"})));
     assert_eq!(paths(&clash), ["spec.flavor"]);
+    // The tools image carries MariaDB under a name with "mysql" in it: the name says
+    // nothing, so spec.flavor (or the version) decides and validation passes.
+    let tools = with(json!({"flavor": "mariadb", "mysqlVersion": "10.11",
+        "image": "mysql-tools:dev-mariadb10.11"}));
+    assert!(validate::cluster(&tools).is_empty());
+    assert_eq!(tools.spec.effective_flavor(), Flavor::Mariadb);
+    let tools_unset = with(json!({"mysqlVersion": "10.11", "image": "localhost/mysql-tools:dev"}));
+    assert_eq!(tools_unset.spec.effective_flavor(), Flavor::Mariadb);
+    let official = with(json!({"image": "container-registry.oracle.com/mysql/mysql-server:8.0"}));
+    assert_eq!(official.spec.effective_flavor(), Flavor::Mysql);
 }
 
 #[test]

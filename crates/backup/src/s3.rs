@@ -12,6 +12,33 @@ use aws_sdk_s3::config::{
 };
 use std::time::Duration;
 
+/// The HTTP client: rustls trusting the system's CA certificates when there are any.
+///
+/// The SDK's default client asserts that native roots exist (a panic in debug builds, every
+/// TLS handshake failing in release) — an image without `ca-certificates` would crash a
+/// backup Job even against a plain-`http://` endpoint. Here an image without CA
+/// certificates still talks plain HTTP, and an `https://` endpoint fails with the
+/// handshake's "unknown issuer" error, which [`s3_error`] turns into a hint.
+fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let native = rustls_native_certs::load_native_certs();
+    let have_roots = !native.certs.is_empty();
+    if !have_roots {
+        tracing::warn!(
+            "no CA certificates in this image (install ca-certificates): only plain-http:// object stores are reachable"
+        );
+    }
+    let trust = TrustStore::empty().with_native_roots(have_roots);
+    let builder = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+    match TlsContext::builder().with_trust_store(trust).build() {
+        Ok(ctx) => builder.tls_context(ctx).build_https(),
+        // Building a context from a trust store without custom PEMs cannot fail; the
+        // default context is the safe fallback should it ever do so.
+        Err(_) => builder.build_https(),
+    }
+}
+
 /// A summary of one stored object, for listings and retention.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
@@ -56,6 +83,7 @@ impl S3Store {
         if let Some(endpoint) = &settings.endpoint {
             builder = builder.endpoint_url(endpoint.clone());
         }
+        builder = builder.http_client(https_client());
         S3Store {
             client: Client::from_conf(builder.build()),
         }
@@ -184,5 +212,11 @@ fn cause_chain(err: &dyn std::error::Error) -> String {
         }
         next = e.source();
     }
-    parts.join(": ")
+    let mut text = parts.join(": ");
+    if text.contains("UnknownIssuer") || text.contains("unknown issuer") {
+        text.push_str(
+            " (the endpoint's certificate is not signed by a CA this image trusts: install ca-certificates in the image)",
+        );
+    }
+    text
 }

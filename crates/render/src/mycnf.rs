@@ -56,6 +56,14 @@ impl ServerFlavor {
         }
     }
 
+    /// The command-line client (the `mysql` container's preStop hook).
+    pub fn client_program(self) -> &'static str {
+        match self {
+            ServerFlavor::Mariadb => "mariadb",
+            ServerFlavor::Mysql | ServerFlavor::Percona => "mysql",
+        }
+    }
+
     /// The admin client the liveness probe runs (`… ping`).
     pub fn admin_program(self) -> &'static str {
         match self {
@@ -294,6 +302,11 @@ pub fn default_options(flavor: ServerFlavor, version: ServerVersion) -> MysqldOp
             o.set("query-cache-type", "0");
             o.set("query-cache-size", "0");
             o.flag("skip-host-cache");
+            // Every server starts as a semi-sync replica: on crash recovery MariaDB then
+            // truncates binlog transactions that were never committed in InnoDB (MDEV-21117)
+            // — the one a crashed primary was waiting to have acknowledged — so the old
+            // primary rejoins without errant GTIDs instead of needing a re-clone.
+            o.set("rpl-semi-sync-slave-enabled", "ON");
         }
         ServerFlavor::Mysql | ServerFlavor::Percona => {
             o.set("gtid-mode", "on");

@@ -10,7 +10,7 @@
 //! | container | image | command | gets |
 //! |---|---|---|---|
 //! | `init` | tools (`sidecarImage`) | `mysql-operator init [--xbstream-extra-arg=A]… [--xtrabackup-prepare-extra-arg=A]…` | [`PodIdentity`] env, [`env::INIT_BUCKET_URL`], the user Secret's keys as `MYSQL_ROOT_PASSWORD`/`MYSQL_USER`/`MYSQL_PASSWORD`/`MYSQL_DATABASE`, `envFrom` the `initBucketSecretName` Secret (S3 credentials) and the operated Secret |
-//! | `mysql` | server (`image` / version map) | [`MysqlContainer::command`]: `mariadbd --defaults-file=/etc/mysql/my.cnf` (MariaDB) or `mysqld --defaults-file=/etc/mysql/my.cnf` | no environment; liveness `mariadb-admin`/`mysqladmin --defaults-file=/etc/mysql/client.conf ping`; readiness `GET :8080/ready` |
+//! | `mysql` | server (`image` / version map) | [`MysqlContainer::command`]: `mariadbd --defaults-file=/etc/mysql/my.cnf` (MariaDB) or `mysqld --defaults-file=/etc/mysql/my.cnf` | no environment; liveness `mariadb-admin`/`mysqladmin --defaults-file=/etc/mysql/client.conf ping`; readiness `GET :8080/ready`; preStop [`MysqlContainer::pre_stop_command`] (a writable primary with replicas waits for the operator's switchover) unless `podSpec.mysqlLifecycle` is set |
 //! | `agent` | tools | `mysql-operator agent [--xtrabackup-extra-arg=A]… [--scratch-dir=D]` | [`PodIdentity`] env, `envFrom` the operated Secret |
 //! | `metrics-exporter` | mysqld_exporter | its flags | `MYSQLD_EXPORTER_PASSWORD` |
 //!
@@ -314,6 +314,11 @@ impl AgentContainer {
     }
 }
 
+/// How long the `mysql` container's preStop hook keeps a writable primary with connected
+/// replicas running while the operator switches over (the pod's default 30 s grace
+/// period leaves the server 10 s to shut down cleanly afterwards).
+pub const PRE_STOP_WAIT_SECS: u32 = 20;
+
 /// The `mysql` container: the server with the config `init` wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MysqlContainer {
@@ -325,6 +330,27 @@ impl MysqlContainer {
         vec![
             self.flavor.server_program().into(),
             format!("--defaults-file={}", path::MY_CNF),
+        ]
+    }
+
+    /// The default preStop hook (when `podSpec.mysqlLifecycle` is unset): while this server
+    /// is writable and a replica streams its binlog, wait (at most
+    /// [`PRE_STOP_WAIT_SECS`]) — the operator sees the pod's deletion and switches over
+    /// first, making this server read-only, which ends the wait. A replica, a lone primary
+    /// or a server that does not answer stops at once. Only `sh` and the server image's
+    /// own client are used, so any MySQL/MariaDB image works.
+    pub fn pre_stop_command(&self) -> Vec<String> {
+        let client = self.flavor.client_program();
+        let conf = path::CLIENT_CONF;
+        let query = "SELECT @@global.read_only = 0 AND EXISTS (SELECT 1 FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%')";
+        vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "i=0; while [ $i -lt {PRE_STOP_WAIT_SECS} ]; do \
+                 w=$({client} --defaults-file={conf} --connect-timeout=2 -NBe \"{query}\" 2>/dev/null) || exit 0; \
+                 [ \"$w\" = 1 ] || exit 0; i=$((i+1)); sleep 1; done"
+            ),
         ]
     }
 

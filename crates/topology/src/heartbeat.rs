@@ -13,6 +13,16 @@ use flavor::schema::{
     CREATE_HEARTBEAT_TABLE, CREATE_OPERATOR_DB, HEARTBEAT_TABLE_EXISTS, WRITE_HEARTBEAT,
 };
 
+/// The longest pause between beats after failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+/// A connection whose statements give up on a lock after 2 s (the beat's own bound).
+async fn connect(opts: &mysql_async::Opts) -> Result<mysql_async::Conn, mysql_async::Error> {
+    let mut c = mysql_async::Conn::new(opts.clone()).await?;
+    c.query_drop("SET SESSION lock_wait_timeout = 2").await?;
+    Ok(c)
+}
+
 /// A running writer; dropping the handle (or calling [`Heartbeat::stop`]) stops it.
 pub struct Heartbeat {
     stop: watch::Sender<bool>,
@@ -27,24 +37,30 @@ impl Heartbeat {
         let task = tokio::spawn(async move {
             let mut conn: Option<mysql_async::Conn> = None;
             let mut table_ready = false;
+            // After a failed beat the next connection waits longer (up to MAX_BACKOFF): a
+            // server whose writes hang (a lock, a semi-sync wait) keeps the abandoned
+            // statement's thread until it finishes, and a new connection every second
+            // would pile them up.
+            let mut wait = interval;
             loop {
                 if conn.is_none() {
-                    conn = tokio::time::timeout(
-                        Duration::from_secs(1),
-                        mysql_async::Conn::new(opts.clone()),
-                    )
-                    .await
-                    .ok()
-                    .and_then(|r| r.ok());
+                    conn = tokio::time::timeout(Duration::from_secs(1), connect(&opts))
+                        .await
+                        .ok()
+                        .and_then(|r| r.ok());
                 }
-                if let Some(c) = conn.as_mut() {
-                    let ok = beat(c, &mut table_ready).await;
-                    if !ok {
-                        conn = None;
-                    }
+                let ok = match conn.as_mut() {
+                    Some(c) => beat(c, &mut table_ready).await,
+                    None => false,
+                };
+                if ok {
+                    wait = interval;
+                } else {
+                    conn = None;
+                    wait = (wait * 2).min(MAX_BACKOFF.max(interval));
                 }
                 tokio::select! {
-                    _ = tokio::time::sleep(interval) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = rx.changed() => break,
                 }
             }

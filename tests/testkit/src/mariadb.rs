@@ -484,7 +484,8 @@ fn write_cnf(node: &Node, opts: &Options) -> Result<(), Error> {
          gtid-strict-mode=ON\nskip-name-resolve=ON\nperformance-schema=OFF\n\
          innodb-buffer-pool-size=32M\ninnodb-log-file-size=16M\n\
          innodb-flush-log-at-trx-commit=2\nsync-binlog=0\n\
-         max-connections=300\nread-only={ro}\n",
+         max-connections=300\nread-only={ro}\n\
+         rpl-semi-sync-slave-enabled=ON\n",
         datadir = node.datadir.display(),
         socket = node.socket.display(),
         port = node.port,
