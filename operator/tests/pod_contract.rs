@@ -628,6 +628,14 @@ async fn rendered_init_runs_against_real_mariadbd() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
+    // The agent names its pod (what init asks the `-master` Service on a restart).
+    assert_eq!(
+        backup::peer::agent_pod(&format!("127.0.0.1:{agent_port}"), Duration::from_secs(3))
+            .await
+            .as_deref(),
+        Some(format!("{CLUSTER}-mysql-0").as_str())
+    );
+
     // Pod 1 clones from the primary's agent (no healthy replica answers), then starts
     // read-only with the same accounts.
     let pod1 = PodDirs::new(&tmp.path().join("pod1"), &r);

@@ -88,10 +88,20 @@ pub fn router(agent: Agent) -> Router {
         streams: Arc::new(Semaphore::new(1)),
     });
     Router::new()
-        .route("/health", get(|| async { "OK" }))
+        .route("/health", get(health))
         .route("/ready", get(ready::handler))
         .route("/xbackup", get(xbackup::handler))
         .with_state(state)
+}
+
+/// `OK`, naming the pod in [`backup::peer::POD_HEADER`].
+async fn health(
+    axum::extract::State(st): axum::extract::State<Arc<State>>,
+) -> impl axum::response::IntoResponse {
+    (
+        [(backup::peer::POD_HEADER, st.agent.pod_name.clone())],
+        "OK",
+    )
 }
 
 /// Serve until `shutdown` resolves; the heartbeat writer (if configured) runs for as

@@ -23,6 +23,9 @@ pub const STATUS_SUCCESS: &str = "Success";
 pub const STATUS_FAILED: &str = "Failed";
 /// Header with the stream's exclusions (base64 of the JSON `policy::Exclusions`).
 pub const EXCLUSIONS_HEADER: &str = "X-Backup-Exclusions";
+/// The agent's `/health` answer names its pod in this header: `init` asks the `-master`
+/// Service's agent who the primary is (a restarted pod's role, for the init-script hook).
+pub const POD_HEADER: &str = "X-Mysql-Operator-Pod";
 /// The agent's port in a pod (presslabs' sidecar port).
 pub const AGENT_PORT: u16 = 8080;
 
@@ -110,6 +113,25 @@ pub async fn is_healthy(addr: &str, timeout: Duration) -> bool {
         .ok()
         .flatten()
         .unwrap_or(false)
+}
+
+/// The pod behind the agent at `addr` (its `/health` answer's [`POD_HEADER`]), or `None`
+/// when nothing answers within `timeout`.
+pub async fn agent_pod(addr: &str, timeout: Duration) -> Option<String> {
+    let probe = async {
+        let mut sender = connect(addr, timeout).await.ok()?;
+        let req = Request::get("/health")
+            .header(hyper::header::HOST, addr)
+            .body(Empty::<Bytes>::new())
+            .ok()?;
+        let resp = sender.send_request(req).await.ok()?;
+        if resp.status().as_u16() != 200 {
+            return None;
+        }
+        let pod = resp.headers().get(POD_HEADER)?.to_str().ok()?;
+        (!pod.is_empty()).then(|| pod.to_string())
+    };
+    tokio::time::timeout(timeout, probe).await.ok().flatten()
 }
 
 /// What a stream leaves out, sent by the agent in the [`EXCLUSIONS_HEADER`] header.

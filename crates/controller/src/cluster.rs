@@ -351,6 +351,33 @@ impl<S: Store, R: Renderer> ClusterReconciler<S, R> {
                 wrote.push("Service");
             }
         }
+        // A scale-down that removes the primary's pod switches over first, so the pod
+        // goes away as a replica (no failover, no acknowledged write at risk).
+        let shrinks = existing_sts
+            .as_ref()
+            .and_then(|s| s.spec.replicas)
+            .is_some_and(|have| have > cluster.spec.effective_replicas());
+        if shrinks && let Some(ha) = &self.ha {
+            match ha.before_scale_down(&cluster).await {
+                Ok(Some(to)) => {
+                    self.event(
+                        &key,
+                        false,
+                        "SwitchoverBeforeScaleDown",
+                        format!(
+                            "the scale-down removes the primary's pod: {to} is the primary now"
+                        ),
+                    )
+                    .await?;
+                }
+                Ok(None) => {}
+                Err(why) => {
+                    self.event(&key, true, "ScaleDownHeld", why.clone()).await?;
+                    warn!(%why, "scale-down held");
+                    return Ok(Outcome::RequeueAfter(WAIT_USER));
+                }
+            }
+        }
         if self.ensure(want.stateful_set, Some(&owner)).await? {
             wrote.push("StatefulSet");
         }

@@ -473,3 +473,103 @@ async fn read_only_cluster_has_nothing_writable_and_is_fed_by_the_reconciler() {
     r.reconcile(NS, CLUSTER).await.unwrap();
     assert!(sup.clusters().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scale_down_that_removes_the_primary_switches_over_first() {
+    let db = MariaDb::start_with(Options {
+        nodes: 3,
+        read_only: true,
+        ..Options::default()
+    });
+    let (s, resolver) = store_for(&db, false);
+    let sup = Supervisor::new(s.clone(), None, resolver, Metrics::default(), config());
+    let mut r = reconciler(&s);
+    r.ha = Some(Arc::new(sup.clone()));
+    r.reconcile(NS, CLUSTER).await.expect("reconcile");
+    let mut primary = wait_for("labels converge", Duration::from_secs(60), || {
+        converged(&s, 3)
+    })
+    .await;
+    if index_of(&primary) == 0 {
+        // Move the primary off pod 0 the way a user would: delete its pod.
+        s.delete(&key::<Pod>(&primary)).await.unwrap();
+        let old = primary.clone();
+        primary = wait_for("switchover away", Duration::from_secs(30), || {
+            labelled_master(&s).filter(|m| m != &old)
+        })
+        .await;
+        s.patch_metadata(
+            &key::<Pod>(&old),
+            &MetadataPatch {
+                finalizers: Some(vec![]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        seed_pod(&s, 0);
+        let want = primary.clone();
+        wait_for("pod 0 back as a replica", Duration::from_secs(30), || {
+            converged(&s, 3).filter(|m| m == &want)
+        })
+        .await;
+    }
+    let keep = index_of(&primary);
+    assert!(keep >= 1);
+    eprintln!("primary {primary}: scaling 3 -> {keep}");
+    edit_cluster(&s, |c| {
+        c["spec"]["replicas"] = (keep as i64).into();
+        c["spec"]["mysqlVersion"] = "10.11".into();
+        c["spec"]["flavor"] = "mariadb".into();
+        c["spec"]["image"] = "mariadb:10.11".into();
+    });
+    let before = s.events().len();
+    r.reconcile(NS, CLUSTER)
+        .await
+        .expect("reconcile the scale-down");
+    let ev = s
+        .events()
+        .into_iter()
+        .find(|e| e.reason == "SwitchoverBeforeScaleDown")
+        .expect("a SwitchoverBeforeScaleDown Event");
+    eprintln!("event: {}", ev.message);
+    let sts = get::<k8s_openapi::api::apps::v1::StatefulSet>(&s, "mysql-cluster-test-mysql")
+        .expect("statefulset");
+    assert_eq!(
+        sts["spec"]["replicas"], keep as i64,
+        "the scale-down went ahead"
+    );
+    let mut old = mysql_async::Conn::new(db.node(index_of(&primary)).opts())
+        .await
+        .unwrap();
+    let ro: i64 = old
+        .query_first("SELECT @@read_only")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ro, 1,
+        "the removed primary was made read-only before the scale-down"
+    );
+    drop(old);
+    let mut p0 = mysql_async::Conn::new(db.node(0).opts()).await.unwrap();
+    let ro: i64 = p0.query_first("SELECT @@read_only").await.unwrap().unwrap();
+    assert_eq!(ro, 0, "pod 0 is the writable primary");
+    drop(p0);
+    // The loop restarts with the smaller node list and keeps pod 0.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after: Vec<_> = s.events().into_iter().skip(before).collect();
+    assert!(
+        !after.iter().any(|e| e.reason == "FailoverStarted"),
+        "no failover: {after:?}"
+    );
+    // (The removed pods stay in this store: no StatefulSet controller deletes them.)
+    wait_for("pod 0 labelled master", Duration::from_secs(10), || {
+        labels_of(&s)
+            .into_iter()
+            .any(|(n, r, _)| n == format!("{POD_PREFIX}0") && r.as_deref() == Some("master"))
+            .then_some(())
+    })
+    .await;
+    sup.remove(NS, CLUSTER).await;
+}

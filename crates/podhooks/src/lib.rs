@@ -100,6 +100,11 @@ impl PodHooks {
         }
     }
 
+    /// Whether no module serves this hook (the built-in rule runs).
+    pub fn is_empty(&self) -> bool {
+        self.modules.is_empty()
+    }
+
     /// Loads the modules of `manifest` that serve `hook` (entries for other hooks are not
     /// compiled). A missing manifest file means no modules. Module files that cannot be
     /// read or loaded stay attached as unavailable (their failure policy decides at call
@@ -267,20 +272,28 @@ fn attachment(
 
 /// The `init-script` request the init step sends, with the role its data source implies:
 /// a peer clone becomes a replica; a restore or a fresh start is the first primary; an
-/// existing data dir's role is not known before the operator looks.
+/// existing data dir (a restart) is the primary when `primary_pod` — the pod the
+/// `-master` Service's agent names — is this pod, a replica when it is another, and
+/// unknown when no primary answers (a whole-cluster restart).
 pub fn init_request(
     cluster: policy::ClusterInfo,
     ordinal: u32,
     pod_name: &str,
     data_dir_was_empty: bool,
     data_source: policy::DataSource,
+    primary_pod: Option<&str>,
     default_script: String,
 ) -> policy::InitScriptRequest {
     use policy::{DataSource, NodeRole};
     let role = match data_source {
         DataSource::PeerClone => NodeRole::Replica,
         DataSource::Fresh | DataSource::BucketRestore => NodeRole::Primary,
-        DataSource::Existing => NodeRole::Unknown,
+        // A restart: the `-master` Service's agent says who the primary is, if any.
+        DataSource::Existing => match primary_pod {
+            Some(p) if p == pod_name => NodeRole::Primary,
+            Some(_) => NodeRole::Replica,
+            None => NodeRole::Unknown,
+        },
     };
     policy::InitScriptRequest {
         cluster,

@@ -186,6 +186,7 @@ fn trapping_or_unloadable_module_follows_failure_policy() {
         "pod-mysql-1",
         true,
         DataSource::PeerClone,
+        None,
         "SELECT 1;\n".into(),
     );
     for (module, path, settings) in [
@@ -443,6 +444,7 @@ async fn clone_through_agent_with_modules_then_init_script_on_the_replica() {
         "pod-mysql-1",
         populated.data_dir_was_empty,
         populated.source(),
+        None,
         default_script(Flavor::Mariadb, Some(&record), ""),
     );
     let script = init_hooks
@@ -539,4 +541,24 @@ async fn clone_through_agent_with_modules_then_init_script_on_the_replica() {
             );
         }
     }
+}
+
+#[test]
+fn a_restarted_pods_role_comes_from_the_primarys_agent() {
+    use policy::NodeRole;
+    let role = |primary: Option<&str>| {
+        podhooks::init_request(
+            cluster(),
+            1,
+            "pod-mysql-1",
+            false,
+            DataSource::Existing,
+            primary,
+            String::new(),
+        )
+        .role
+    };
+    assert_eq!(role(Some("pod-mysql-0")), NodeRole::Replica);
+    assert_eq!(role(Some("pod-mysql-1")), NodeRole::Primary);
+    assert_eq!(role(None), NodeRole::Unknown);
 }

@@ -63,6 +63,31 @@ pub fn decide(nodes: &[NodeState], memory: &Memory, config: &Config) -> Plan {
             };
         }
         Some(seen) => {
+            // Back read-only after failed probes: mariadbd restarted (every server starts
+            // read-only), e.g. killed and restarted by the kubelet within the failure
+            // threshold. Its crash recovery dropped the commit it was still waiting to
+            // have acknowledged (MariaDB with rpl-semi-sync-slave-enabled), which a
+            // replica may hold: a replica is promoted (it has every acknowledged write),
+            // as for a lost primary. Restarted in place only when no replica can take
+            // over, or when that failover was already tried and blocked.
+            if mem.primary_failures > 0 && seen.read_only && mem.blocked.is_none() {
+                let takeover = nodes.iter().any(|n| {
+                    n.name != primary && n.reachable() && !mem.errant.contains_key(&n.name)
+                });
+                if takeover {
+                    actions.push(Action::Failover {
+                        old_primary: Some(primary.clone()),
+                        reason: format!(
+                            "primary {primary} restarted (read-only after {} failed probes)",
+                            mem.primary_failures
+                        ),
+                    });
+                    return Plan {
+                        actions,
+                        memory: mem,
+                    };
+                }
+            }
             mem.primary_failures = 0;
             mem.blocked = None;
             mem.last_primary_executed = Some(seen.executed.clone());

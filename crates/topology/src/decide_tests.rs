@@ -58,6 +58,18 @@ fn down(name: &str) -> NodeState {
     }
 }
 
+/// A primary that came back after a restart: reachable, read-only, not replicating.
+fn restarted(name: &str, exec: &str) -> NodeState {
+    NodeState {
+        seen: replica(name, "x", exec).seen.map(|mut s| {
+            s.replica = None;
+            s.semi_sync_source = true;
+            s
+        }),
+        ..down(name)
+    }
+}
+
 fn mem(primary: &str, failures: u32) -> Memory {
     Memory {
         primary: Some(primary.into()),
@@ -238,19 +250,33 @@ fn table() {
             want_primary: Some("a"),
         },
         Case {
-            name: "primary came back read-only (restart): made writable again",
-            nodes: vec![
-                replica("b", "a", "0-1-10"),
-                NodeState {
-                    seen: replica("a", "x", "0-1-10").seen.map(|mut s| {
-                        s.replica = None;
-                        s.semi_sync_source = true;
-                        s
-                    }),
-                    ..down("a")
-                },
-            ],
+            name: "primary came back read-only (restart) with a replica: fail over to it",
+            nodes: vec![replica("b", "a", "0-1-10"), restarted("a", "0-1-10")],
             mem: mem("a", 1),
+            want: vec!["failover:a"],
+            want_primary: Some("a"),
+        },
+        Case {
+            name: "primary restarted, no replica reachable: made writable again in place",
+            nodes: vec![down("b"), restarted("a", "0-1-10")],
+            mem: mem("a", 2),
+            want: vec!["primary:a"],
+            want_primary: Some("a"),
+        },
+        Case {
+            name: "primary restarted, the failover was tried and blocked: in place",
+            nodes: vec![replica("b", "a", "0-1-10"), restarted("a", "0-1-10")],
+            mem: Memory {
+                blocked: Some("vetoed".into()),
+                ..mem("a", 1)
+            },
+            want: vec!["primary:a"],
+            want_primary: Some("a"),
+        },
+        Case {
+            name: "primary read-only without failed probes (set by hand): writable again",
+            nodes: vec![replica("b", "a", "0-1-10"), restarted("a", "0-1-10")],
+            mem: mem("a", 0),
             want: vec!["primary:a"],
             want_primary: Some("a"),
         },

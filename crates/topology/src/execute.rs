@@ -218,7 +218,10 @@ pub async fn execute(servers: &Servers, action: &Action, mem: &mut Memory) -> Ve
         Action::ConfigurePrimary { node, semi_sync } => servers
             .configure_primary(node, *semi_sync)
             .await
-            .map(|_| Vec::new()),
+            .map(|_| {
+                tracing::info!(node = %node, semi_sync = *semi_sync, "primary configured: writable, no replication");
+                Vec::new()
+            }),
         Action::SetReadOnly { node, reason } => servers.fence(node).await.map(|_| {
             tracing::warn!(node = %node, "set read-only: {reason}");
             vec![Event::SplitBrainFenced { node: node.clone() }]

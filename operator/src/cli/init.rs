@@ -192,7 +192,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ordinal,
         datadir: args.datadir.clone(),
         replicas: Some(replicas),
-        primary: Some(primary),
+        primary: Some(primary.clone()),
         init_bucket_url: args.init_bucket_url.clone().filter(|u| !u.is_empty()),
         s3,
         auth: PeerAuth {
@@ -254,12 +254,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }));
     }
     let default = default_script(cluster.flavor, populated.record.as_ref(), &base);
+    // A restart: who is the primary now (the `-master` Service's agent), for the hook's
+    // role. Asked only when a module is attached.
+    let primary_pod = if source == DataSource::Existing && !hooks.is_empty() {
+        rt.block_on(backup::peer::agent_pod(&primary, Duration::from_secs(3)))
+    } else {
+        None
+    };
     let request = podhooks::init_request(
         cluster,
         ordinal,
         &args.pod.pod_name,
         populated.data_dir_was_empty,
         source,
+        primary_pod.as_deref(),
         default,
     );
     let script = match hooks.init_script(Arc::new(DefaultScript)).render(&request) {

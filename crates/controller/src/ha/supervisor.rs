@@ -59,6 +59,13 @@ pub trait HaSync: Send + Sync {
     fn sync<'a>(&'a self, cluster: &'a MysqlCluster) -> BoxFuture<'a, Result<(), HaError>>;
     /// Stop the loop of `namespace/name`, if any.
     fn remove<'a>(&'a self, namespace: &'a str, name: &'a str) -> BoxFuture<'a, ()>;
+    /// Before the StatefulSet shrinks to `cluster`'s replicas: when the primary is one of
+    /// the pods that go away, switch over to a pod that stays. `Err` names why it could
+    /// not (the caller holds the scale-down and retries).
+    fn before_scale_down<'a>(
+        &'a self,
+        cluster: &'a MysqlCluster,
+    ) -> BoxFuture<'a, Result<Option<String>, String>>;
 }
 
 /// What a running loop was started with; a change restarts the loop (the engine rebuilds
@@ -76,6 +83,7 @@ struct Shape {
 
 struct Running {
     shape: Shape,
+    engine: Option<EngineHandle>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
 }
@@ -254,6 +262,7 @@ impl<S: Store, R: Resolver> Supervisor<S, R> {
         });
         info!(cluster = %key, read_only = shape.read_only, nodes = nodes.len(), "HA loop started");
         let events = engine.as_ref().map(EngineHandle::subscribe);
+        let handle = engine.clone();
         let lp = ClusterLoop {
             inner: self.inner.clone(),
             ns: ns.clone(),
@@ -272,8 +281,50 @@ impl<S: Store, R: Resolver> Supervisor<S, R> {
         };
         let (stop, stop_rx) = oneshot::channel();
         let task = tokio::spawn(lp.run(stop_rx));
-        self.running().insert(key, Running { shape, stop, task });
+        self.running().insert(
+            key,
+            Running {
+                shape,
+                engine: handle,
+                stop,
+                task,
+            },
+        );
         Ok(())
+    }
+
+    /// See [`HaSync::before_scale_down`]. `Ok(Some(new primary))` after a switchover,
+    /// `Ok(None)` when the primary stays (or no loop runs: nothing to move).
+    pub async fn before_scale_down(
+        &self,
+        cluster: &MysqlCluster,
+    ) -> Result<Option<String>, String> {
+        let ns = cluster.metadata.namespace.clone().unwrap_or_default();
+        let name = cluster.metadata.name.clone().unwrap_or_default();
+        let key = cluster_key(&ns, &name);
+        let keep = cluster.spec.effective_replicas().max(0);
+        let Some(engine) = self.running().get(&key).and_then(|r| r.engine.clone()) else {
+            return Ok(None);
+        };
+        let names = Names::of(&name);
+        let Some(primary) = engine.memory().await.and_then(|m| m.primary) else {
+            return Ok(None);
+        };
+        if (0..keep).any(|i| names.pod(i) == primary) || keep < 1 {
+            return Ok(None);
+        }
+        info!(cluster = %key, %primary, keep, "scale-down removes the primary: switchover first");
+        let mut last = String::new();
+        for i in 0..keep {
+            let target = names.pod(i);
+            match engine.switchover(Some(target.clone())).await {
+                Ok(_) => return Ok(Some(target)),
+                Err(e) => last = format!("{target}: {e}"),
+            }
+        }
+        Err(format!(
+            "the scale-down to {keep} removes the primary {primary}, and no remaining pod could take over ({last})"
+        ))
     }
 
     /// Stop the loop of `namespace/name` (its engine first) and wait for it.
@@ -302,6 +353,12 @@ impl<S: Store, R: Resolver> HaSync for Supervisor<S, R> {
     }
     fn remove<'a>(&'a self, namespace: &'a str, name: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(Supervisor::remove(self, namespace, name))
+    }
+    fn before_scale_down<'a>(
+        &'a self,
+        cluster: &'a MysqlCluster,
+    ) -> BoxFuture<'a, Result<Option<String>, String>> {
+        Box::pin(Supervisor::before_scale_down(self, cluster))
     }
 }
 
