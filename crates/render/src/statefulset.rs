@@ -236,7 +236,9 @@ fn agent_container(ctx: &Ctx, c: &ClusterInput, plugin_mounts: &[VolumeMount]) -
                 .clone()
                 .unwrap_or_else(default_agent_resources),
         ),
-        readiness_probe: Some(http_probe(30, 5, 5, "/health", AGENT_PORT)),
+        // The agent listens within a second of starting: a long initial delay only held
+        // every pod (and, ordered, the next one) back by it.
+        readiness_probe: Some(http_probe(1, 5, 2, "/health", AGENT_PORT)),
         ..Container::default()
     }
 }

@@ -115,19 +115,26 @@ pub fn longest_gap(acks: &[(u64, i64)]) -> Option<(i64, i64)> {
         .max_by_key(|(gap, _)| *gap)
 }
 
-/// The write gap around a fault at `fault_ms`: first ack after it minus last ack before it.
-pub fn gap_around(acks: &[(u64, i64)], fault_ms: i64) -> Option<i64> {
-    let before = acks
+/// The write gap a fault at `fault_ms` caused: the longest time between two consecutive
+/// acknowledgements from the last one before the fault up to `window_ms` after it. (A
+/// deleted primary keeps taking writes until the switchover, so the gap can open after
+/// the fault, not at it.)
+pub fn gap_after(acks: &[(u64, i64)], fault_ms: i64, window_ms: i64) -> Option<i64> {
+    let start = acks
         .iter()
         .filter(|(_, t)| *t <= fault_ms)
         .map(|(_, t)| *t)
         .max()?;
-    let after = acks
+    let mut ts: Vec<i64> = acks
         .iter()
-        .filter(|(_, t)| *t > fault_ms)
         .map(|(_, t)| *t)
-        .min()?;
-    Some(after - before)
+        .filter(|t| *t >= start && *t <= fault_ms + window_ms)
+        .collect();
+    ts.sort_unstable();
+    if !ts.iter().any(|t| *t > fault_ms) {
+        return None;
+    }
+    ts.windows(2).map(|w| w[1] - w[0]).max()
 }
 
 /// Acknowledged `n` missing from `present` (sorted).
@@ -156,8 +163,12 @@ mod tests {
         assert_eq!(w.fails[1].2, "ERROR 1290: --read-only");
         assert_eq!(w.stopped, Some(6));
         assert_eq!(longest_gap(&w.acks), Some((890, 1010)));
-        assert_eq!(gap_around(&w.acks, 1100), Some(890));
-        assert_eq!(gap_around(&w.acks, 5000), None);
+        assert_eq!(gap_after(&w.acks, 1100, 30_000), Some(890));
+        // the gap opened after the fault: still the fault's
+        assert_eq!(gap_after(&w.acks, 1005, 30_000), Some(890));
+        // outside the window: not counted
+        assert_eq!(gap_after(&w.acks, 1005, 2), Some(5));
+        assert_eq!(gap_after(&w.acks, 5000, 30_000), None);
         let present = [1u64, 2, 6].into_iter().collect();
         assert_eq!(missing(&w.acks, &present), vec![5]);
     }
