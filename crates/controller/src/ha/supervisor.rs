@@ -387,13 +387,36 @@ struct ClusterLoop<S, R> {
 
 impl<S: Store, R: Resolver> ClusterLoop<S, R> {
     async fn run(mut self, mut stop: oneshot::Receiver<()>) {
+        let mut woken_by: Option<Event> = None;
         loop {
+            if let Some(e) = woken_by.take() {
+                self.on_event(e).await;
+            }
             if let Err(e) = self.tick().await {
                 warn!(cluster = %self.cluster_key(), error = %e, "HA status update failed");
             }
+            // An engine event (a promotion, a switchover) ends the wait: the labels the
+            // -master Service selects move now, not at the next status interval.
+            let next_event = async {
+                match self.events.as_mut() {
+                    Some(rx) => loop {
+                        match rx.recv().await {
+                            Ok(e) => break Some(e),
+                            Err(broadcast::error::RecvError::Lagged(n)) => {
+                                warn!(missed = n, "HA events dropped");
+                            }
+                            Err(broadcast::error::RecvError::Closed) => {
+                                std::future::pending::<()>().await;
+                            }
+                        }
+                    },
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = &mut stop => break,
                 _ = tokio::time::sleep(self.inner.config.status_interval) => {}
+                e = next_event => woken_by = e,
             }
         }
         if let Some(e) = &self.engine {
