@@ -97,8 +97,9 @@ async fn connect(
     Ok(sender)
 }
 
-/// Whether the agent at `addr` answers `/health` with 200 within `timeout`.
-pub async fn is_healthy(addr: &str, timeout: Duration) -> bool {
+/// The agent's `/health` answer at `addr` within `timeout`: its status code and the
+/// [`POD_HEADER`] value; `None` when nothing answers in time.
+async fn health(addr: &str, timeout: Duration) -> Option<(u16, Option<String>)> {
     let probe = async {
         let mut sender = connect(addr, timeout).await.ok()?;
         let req = Request::get("/health")
@@ -106,32 +107,31 @@ pub async fn is_healthy(addr: &str, timeout: Duration) -> bool {
             .body(Empty::<Bytes>::new())
             .ok()?;
         let resp = sender.send_request(req).await.ok()?;
-        Some(resp.status().as_u16() == 200)
+        let pod = resp
+            .headers()
+            .get(POD_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|p| !p.is_empty())
+            .map(str::to_string);
+        Some((resp.status().as_u16(), pod))
     };
-    tokio::time::timeout(timeout, probe)
+    tokio::time::timeout(timeout, probe).await.ok().flatten()
+}
+
+/// Whether the agent at `addr` answers `/health` with 200 within `timeout`.
+pub async fn is_healthy(addr: &str, timeout: Duration) -> bool {
+    health(addr, timeout)
         .await
-        .ok()
-        .flatten()
-        .unwrap_or(false)
+        .is_some_and(|(status, _)| status == 200)
 }
 
 /// The pod behind the agent at `addr` (its `/health` answer's [`POD_HEADER`]), or `None`
 /// when nothing answers within `timeout`.
 pub async fn agent_pod(addr: &str, timeout: Duration) -> Option<String> {
-    let probe = async {
-        let mut sender = connect(addr, timeout).await.ok()?;
-        let req = Request::get("/health")
-            .header(hyper::header::HOST, addr)
-            .body(Empty::<Bytes>::new())
-            .ok()?;
-        let resp = sender.send_request(req).await.ok()?;
-        if resp.status().as_u16() != 200 {
-            return None;
-        }
-        let pod = resp.headers().get(POD_HEADER)?.to_str().ok()?;
-        (!pod.is_empty()).then(|| pod.to_string())
-    };
-    tokio::time::timeout(timeout, probe).await.ok().flatten()
+    match health(addr, timeout).await? {
+        (200, pod) => pod,
+        _ => None,
+    }
 }
 
 /// What a stream leaves out, sent by the agent in the [`EXCLUSIONS_HEADER`] header.

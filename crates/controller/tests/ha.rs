@@ -32,13 +32,7 @@ fn b64(s: &str) -> String {
 /// testkit accounts, and one pod per node (with a finalizer, so a delete only marks it).
 fn store_for(db: &MariaDb, read_only: bool) -> (MemoryStore, StaticResolver) {
     let s = store_with(true);
-    edit_cluster(&s, |c| {
-        c["spec"]["replicas"] = (db.len() as i64).into();
-        c["spec"]["mysqlVersion"] = "10.11".into();
-        c["spec"]["flavor"] = "mariadb".into();
-        c["spec"]["image"] = "mariadb:10.11".into();
-        c["spec"]["readOnly"] = read_only.into();
-    });
+    edit_cluster(&s, |c| mariadb_spec(c, db.len(), read_only));
     let secret = json!({"apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "mysql-cluster-test-mysql-operated", "namespace": NS},
         "data": {
@@ -65,6 +59,39 @@ fn seed_pod(s: &MemoryStore, i: usize) {
             "labels": render::names::selector_labels(CLUSTER)}});
     s.seed(&Kind::of::<Pod>(), pod, "statefulset-controller")
         .expect("pod");
+}
+
+/// The spec fields every test cluster shares: a MariaDB 10.11 cluster of `replicas`.
+fn mariadb_spec(c: &mut Value, replicas: usize, read_only: bool) {
+    c["spec"]["replicas"] = (replicas as i64).into();
+    c["spec"]["mysqlVersion"] = "10.11".into();
+    c["spec"]["flavor"] = "mariadb".into();
+    c["spec"]["image"] = "mariadb:10.11".into();
+    c["spec"]["readOnly"] = read_only.into();
+}
+
+/// `@@read_only` of node `i`, asked as root.
+async fn read_only_of(db: &MariaDb, i: usize) -> i64 {
+    let mut c = mysql_async::Conn::new(db.node(i).opts()).await.unwrap();
+    let v = c.query_first("SELECT @@read_only").await.unwrap().unwrap();
+    drop(c);
+    v
+}
+
+/// What the StatefulSet controller does once a deleted pod's containers stopped: the
+/// pod goes away (its finalizer is released) and comes back under the same name.
+async fn recreate_pod(s: &MemoryStore, pod: &str) {
+    s.patch_metadata(
+        &key::<Pod>(pod),
+        &MetadataPatch {
+            finalizers: Some(vec![]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(get::<Pod>(s, pod).is_none());
+    seed_pod(s, index_of(pod));
 }
 
 fn cluster(s: &MemoryStore) -> MysqlCluster {
@@ -328,31 +355,13 @@ async fn labels_converge_switchover_before_delete_and_failover_on_kill9() {
         get::<Pod>(&s, &first).is_some(),
         "the switchover ran while the old primary's pod still existed"
     );
-    let mut old = mysql_async::Conn::new(db.node(index_of(&first)).opts())
-        .await
-        .unwrap();
-    let ro: i64 = old
-        .query_first("SELECT @@read_only")
-        .await
-        .unwrap()
-        .unwrap();
     assert_eq!(
-        ro, 1,
+        read_only_of(&db, index_of(&first)).await,
+        1,
         "the old primary was made read-only by the switchover"
     );
-    drop(old);
     // The StatefulSet controller recreates the pod (the server keeps running as a replica).
-    s.patch_metadata(
-        &key::<Pod>(&first),
-        &MetadataPatch {
-            finalizers: Some(vec![]),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    assert!(get::<Pod>(&s, &first).is_none());
-    seed_pod(&s, index_of(&first));
+    recreate_pod(&s, &first).await;
     wait_for(
         "recreated pod labelled replica",
         Duration::from_secs(30),
@@ -498,16 +507,7 @@ async fn scale_down_that_removes_the_primary_switches_over_first() {
             labelled_master(&s).filter(|m| m != &old)
         })
         .await;
-        s.patch_metadata(
-            &key::<Pod>(&old),
-            &MetadataPatch {
-                finalizers: Some(vec![]),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        seed_pod(&s, 0);
+        recreate_pod(&s, &old).await;
         let want = primary.clone();
         wait_for("pod 0 back as a replica", Duration::from_secs(30), || {
             converged(&s, 3).filter(|m| m == &want)
@@ -517,12 +517,7 @@ async fn scale_down_that_removes_the_primary_switches_over_first() {
     let keep = index_of(&primary);
     assert!(keep >= 1);
     eprintln!("primary {primary}: scaling 3 -> {keep}");
-    edit_cluster(&s, |c| {
-        c["spec"]["replicas"] = (keep as i64).into();
-        c["spec"]["mysqlVersion"] = "10.11".into();
-        c["spec"]["flavor"] = "mariadb".into();
-        c["spec"]["image"] = "mariadb:10.11".into();
-    });
+    edit_cluster(&s, |c| mariadb_spec(c, keep, false));
     let before = s.events().len();
     r.reconcile(NS, CLUSTER)
         .await
@@ -539,23 +534,16 @@ async fn scale_down_that_removes_the_primary_switches_over_first() {
         sts["spec"]["replicas"], keep as i64,
         "the scale-down went ahead"
     );
-    let mut old = mysql_async::Conn::new(db.node(index_of(&primary)).opts())
-        .await
-        .unwrap();
-    let ro: i64 = old
-        .query_first("SELECT @@read_only")
-        .await
-        .unwrap()
-        .unwrap();
     assert_eq!(
-        ro, 1,
+        read_only_of(&db, index_of(&primary)).await,
+        1,
         "the removed primary was made read-only before the scale-down"
     );
-    drop(old);
-    let mut p0 = mysql_async::Conn::new(db.node(0).opts()).await.unwrap();
-    let ro: i64 = p0.query_first("SELECT @@read_only").await.unwrap().unwrap();
-    assert_eq!(ro, 0, "pod 0 is the writable primary");
-    drop(p0);
+    assert_eq!(
+        read_only_of(&db, 0).await,
+        0,
+        "pod 0 is the writable primary"
+    );
     // The loop restarts with the smaller node list and keeps pod 0.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after: Vec<_> = s.events().into_iter().skip(before).collect();

@@ -29,13 +29,7 @@ pub fn decide(nodes: &[NodeState], memory: &Memory, config: &Config) -> Plan {
         None => {
             mem.primary_failures += 1;
             if mem.primary_failures >= config.failure_threshold {
-                let healthy_replicas = nodes
-                    .iter()
-                    .filter(|n| {
-                        n.name != primary && n.reachable() && !mem.errant.contains_key(&n.name)
-                    })
-                    .count();
-                if healthy_replicas == 0 {
+                if !replica_can_take_over(nodes, &primary, &mem) {
                     let reason = format!(
                         "primary {primary} lost and no reachable replica without errant GTIDs to promote"
                     );
@@ -70,23 +64,22 @@ pub fn decide(nodes: &[NodeState], memory: &Memory, config: &Config) -> Plan {
             // replica may hold: a replica is promoted (it has every acknowledged write),
             // as for a lost primary. Restarted in place only when no replica can take
             // over, or when that failover was already tried and blocked.
-            if mem.primary_failures > 0 && seen.read_only && mem.blocked.is_none() {
-                let takeover = nodes.iter().any(|n| {
-                    n.name != primary && n.reachable() && !mem.errant.contains_key(&n.name)
+            if mem.primary_failures > 0
+                && seen.read_only
+                && mem.blocked.is_none()
+                && replica_can_take_over(nodes, &primary, &mem)
+            {
+                actions.push(Action::Failover {
+                    old_primary: Some(primary.clone()),
+                    reason: format!(
+                        "primary {primary} restarted (read-only after {} failed probes)",
+                        mem.primary_failures
+                    ),
                 });
-                if takeover {
-                    actions.push(Action::Failover {
-                        old_primary: Some(primary.clone()),
-                        reason: format!(
-                            "primary {primary} restarted (read-only after {} failed probes)",
-                            mem.primary_failures
-                        ),
-                    });
-                    return Plan {
-                        actions,
-                        memory: mem,
-                    };
-                }
+                return Plan {
+                    actions,
+                    memory: mem,
+                };
             }
             mem.primary_failures = 0;
             mem.blocked = None;
@@ -161,6 +154,13 @@ pub fn decide(nodes: &[NodeState], memory: &Memory, config: &Config) -> Plan {
         actions,
         memory: mem,
     }
+}
+
+/// Whether a node other than `primary` is reachable and free of errant GTIDs.
+fn replica_can_take_over(nodes: &[NodeState], primary: &str, mem: &Memory) -> bool {
+    nodes
+        .iter()
+        .any(|n| n.name != primary && n.reachable() && !mem.errant.contains_key(&n.name))
 }
 
 /// No primary remembered (first start, or an engine restarted mid-failover).

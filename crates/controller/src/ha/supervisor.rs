@@ -302,7 +302,7 @@ impl<S: Store, R: Resolver> Supervisor<S, R> {
         let ns = cluster.metadata.namespace.clone().unwrap_or_default();
         let name = cluster.metadata.name.clone().unwrap_or_default();
         let key = cluster_key(&ns, &name);
-        let keep = cluster.spec.effective_replicas().max(0);
+        let keep = cluster.spec.effective_replicas();
         let Some(engine) = self.running().get(&key).and_then(|r| r.engine.clone()) else {
             return Ok(None);
         };
@@ -310,7 +310,7 @@ impl<S: Store, R: Resolver> Supervisor<S, R> {
         let Some(primary) = engine.memory().await.and_then(|m| m.primary) else {
             return Ok(None);
         };
-        if (0..keep).any(|i| names.pod(i) == primary) || keep < 1 {
+        if keep < 1 || (0..keep).any(|i| names.pod(i) == primary) {
             return Ok(None);
         }
         info!(cluster = %key, %primary, keep, "scale-down removes the primary: switchover first");
