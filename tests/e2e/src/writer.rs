@@ -166,8 +166,10 @@ mod tests {
         assert_eq!(gap_after(&w.acks, 1100, 30_000), Some(890));
         // the gap opened after the fault: still the fault's
         assert_eq!(gap_after(&w.acks, 1005, 30_000), Some(890));
-        // outside the window: not counted
-        assert_eq!(gap_after(&w.acks, 1005, 2), Some(5));
+        // the gap beyond the window is not counted
+        assert_eq!(gap_after(&w.acks, 1005, 5), Some(10));
+        // no acknowledgement after the fault inside the window: no figure
+        assert_eq!(gap_after(&w.acks, 1005, 2), None);
         assert_eq!(gap_after(&w.acks, 5000, 30_000), None);
         let present = [1u64, 2, 6].into_iter().collect();
         assert_eq!(missing(&w.acks, &present), vec![5]);
