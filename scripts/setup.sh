@@ -15,6 +15,8 @@ command -v mariabackup >/dev/null || need_apt+=(mariadb-backup)
 command -v iptables >/dev/null || need_apt+=(iptables)
 command -v unzip >/dev/null || need_apt+=(unzip)
 command -v curl >/dev/null || need_apt+=(curl)
+command -v rclone >/dev/null || need_apt+=(rclone)
+command -v zstd >/dev/null || need_apt+=(zstd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
