@@ -412,27 +412,17 @@ impl<S: Store, R: Renderer> ClusterReconciler<S, R> {
             .and_then(|s| s.ready_replicas)
             .unwrap_or(0);
         let replicas = cluster.spec.effective_replicas();
-        // Once the HA loop reports nodes, readyNodes and an HA verdict on Ready are its own.
+        // Until the HA loop reports nodes, readyNodes and Ready come from the StatefulSet;
+        // from then on both are the HA loop's alone (one writer per field).
         if status.nodes.is_empty() {
             status.ready_nodes = ready;
-        }
-        let msg = format!("{ready}/{replicas} nodes ready");
-        if ready < replicas {
-            conditions::set(
-                &mut status,
-                cluster_condition::READY,
-                ConditionStatus::False,
-                "StatefulSetNotReady",
-                &msg,
-            );
-        } else if !conditions::ha_holds_ready(&status) {
-            conditions::set(
-                &mut status,
-                cluster_condition::READY,
-                ConditionStatus::True,
-                "StatefulSetReady",
-                &msg,
-            );
+            let msg = format!("{ready}/{replicas} nodes ready");
+            let (value, reason) = if ready < replicas {
+                (ConditionStatus::False, "StatefulSetNotReady")
+            } else {
+                (ConditionStatus::True, "StatefulSetReady")
+            };
+            conditions::set(&mut status, cluster_condition::READY, value, reason, &msg);
         }
         conditions::read_only(&mut status, cluster.spec.read_only);
         self.write_status(&key, &old_status, &status).await?;

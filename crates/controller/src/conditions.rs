@@ -13,17 +13,9 @@ pub const CLUSTER_READY: &str = "ClusterReady";
 pub const NO_PRIMARY: &str = "NoPrimary";
 /// `Ready` reason set by the HA loop when a failover was vetoed or found no safe candidate.
 pub const FAILOVER_BLOCKED: &str = "FailoverBlocked";
-
-/// Whether `Ready` is currently False for an HA reason (no primary, blocked failover),
-/// which StatefulSet readiness alone must not overrule.
-pub fn ha_holds_ready(status: &MysqlClusterStatus) -> bool {
-    status
-        .condition(api::status::cluster_condition::READY)
-        .is_some_and(|c| {
-            c.status == ConditionStatus::False
-                && (c.reason == NO_PRIMARY || c.reason == FAILOVER_BLOCKED)
-        })
-}
+/// `Ready` reason set by the HA loop when the primary is healthy but not every node is
+/// (presslabs' reason for a cluster that is not fully up).
+pub const NODES_NOT_READY: &str = "StatefulSetNotReady";
 
 /// The `ReadOnly` condition from `spec.readOnly` (presslabs' reasons).
 pub fn read_only(status: &mut MysqlClusterStatus, read_only: bool) {

@@ -44,6 +44,31 @@ pub struct PluginFailureLabels {
 }
 
 /// Labels naming a cluster (`namespace/name`).
+/// Labels of `kube_requests`: the request's verb as the API server names it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KubeRequestLabels {
+    pub verb: String,
+}
+
+/// The Kubernetes verb of an API request (`watch`, `get` — reads and lists —, `create`,
+/// `update`, `patch`, `delete`); everything but `get` and `watch` writes.
+pub fn kube_verb(method: &str, query: Option<&str>) -> &'static str {
+    match method {
+        "GET"
+            if query
+                .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1")) =>
+        {
+            "watch"
+        }
+        "GET" | "HEAD" => "get",
+        "POST" => "create",
+        "PUT" => "update",
+        "PATCH" => "patch",
+        "DELETE" => "delete",
+        _ => "other",
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ClusterLabels {
     /// `namespace/name`.
@@ -86,6 +111,8 @@ pub struct Metrics {
     pub backup_bytes: Family<ClusterLabels, Counter>,
     /// Plugin call failures by module, hook and kind (copied from the Wasm host).
     pub plugin_call_failures: Family<PluginFailureLabels, Counter>,
+    /// Requests sent to the Kubernetes API server, by verb (a steady pass writes none).
+    pub kube_requests: Family<KubeRequestLabels, Counter>,
     /// What [`Metrics::copy_plugin_host`] already copied, so counters only grow by deltas.
     plugin_host_copied: Arc<Mutex<CopiedCounters>>,
 }
@@ -104,6 +131,7 @@ impl Default for Metrics {
             backup_seconds: Family::new_with_constructor(duration_histogram),
             backup_bytes: Family::default(),
             plugin_call_failures: Family::default(),
+            kube_requests: Family::default(),
             plugin_host_copied: Arc::default(),
         }
     }
@@ -160,7 +188,21 @@ impl Metrics {
             "Policy module call failures by module, hook and kind",
             m.plugin_call_failures.clone(),
         );
+        r.register(
+            "kube_requests",
+            "Requests sent to the Kubernetes API server, by verb",
+            m.kube_requests.clone(),
+        );
         m
+    }
+
+    /// Count one API request (see [`kube_verb`]).
+    pub fn count_kube_request(&self, method: &str, query: Option<&str>) {
+        self.kube_requests
+            .get_or_create(&KubeRequestLabels {
+                verb: kube_verb(method, query).into(),
+            })
+            .inc();
     }
 
     /// Copy the Wasm host's call and failure counters (kept by the host per module and

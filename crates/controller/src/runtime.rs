@@ -120,13 +120,14 @@ pub async fn run_clusters(
     );
     reconciler.metrics = metrics.clone();
     reconciler.registry = registry.clone();
-    reconciler.ha = Some(Arc::new(crate::ha::Supervisor::new(
+    let ha = Arc::new(crate::ha::Supervisor::new(
         reconciler.store.clone(),
         registry.clone(),
         crate::ha::DnsResolver,
         metrics.clone(),
         crate::ha::HaConfig::default(),
-    )));
+    ));
+    reconciler.ha = Some(ha.clone());
     let ctx = Arc::new(Ctx {
         reconciler,
         metrics,
@@ -169,7 +170,12 @@ pub async fn run_clusters(
             }
         })
         .await;
+    // Inside a pod's default 30 s grace period, with room for the rest of shutdown.
+    ha.stop_all(HA_STOP_GRACE).await;
 }
+
+/// How long shutdown waits for the HA loops (a failover in progress) before aborting.
+pub const HA_STOP_GRACE: Duration = Duration::from_secs(5);
 
 async fn reconcile(cluster: Arc<MysqlCluster>, ctx: Arc<Ctx>) -> Result<Action, ReconcileError> {
     let ns = cluster.namespace().unwrap_or_default();

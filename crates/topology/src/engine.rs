@@ -1,6 +1,8 @@
 //! The HA loop for one cluster: observe (replicas first, primary last), decide (pure),
 //! execute (idempotent), report events; plus planned switchover on request. Runs as a
-//! tokio task controlled through an [`EngineHandle`].
+//! tokio task controlled through an [`EngineHandle`], which also reads the [`Snapshot`]
+//! the loop publishes after every round (what it saw and what it remembers), so readers
+//! (pod labels, status) never wait on a probe and never probe again.
 
 use crate::decide::decide;
 use crate::execute::{ExecError, Servers, execute};
@@ -10,7 +12,8 @@ use crate::observe::observe_node;
 use flavor::Flavor;
 use policy::{ClusterInfo, FailoverCandidate};
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument;
 
 /// One cluster's HA engine (not yet running; see [`Engine::spawn`]).
@@ -21,6 +24,8 @@ pub struct Engine {
     settings: String,
     memory: Memory,
     events: broadcast::Sender<Event>,
+    /// Where a spawned loop publishes each round's [`Snapshot`].
+    snapshot: Option<watch::Sender<Option<Arc<Snapshot>>>>,
 }
 
 enum Command {
@@ -28,17 +33,29 @@ enum Command {
         target: Option<String>,
         reply: oneshot::Sender<Result<Vec<Event>, ExecError>>,
     },
-    Memory {
-        reply: oneshot::Sender<Memory>,
-    },
     Stop,
 }
 
-/// Control a running engine: subscribe to events, ask for a switchover, stop it.
+/// What one round of the loop saw and concluded; published after every round.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Every node as last observed (the round's observation, in observation order).
+    pub nodes: Vec<NodeState>,
+    /// The engine's memory after the round (current primary, errant nodes, blocked reason).
+    pub memory: Memory,
+}
+
+/// Control a running engine: subscribe to events, read its snapshot, ask for a
+/// switchover, stop it.
 #[derive(Clone)]
 pub struct EngineHandle {
     commands: mpsc::Sender<Command>,
+    /// Set by [`EngineHandle::stop`]; the loop checks it before every round.
+    stopping: Arc<AtomicBool>,
     events: broadcast::Sender<Event>,
+    /// `None` until the first round; the sender lives in the loop's task, so this
+    /// channel closing means the loop has ended.
+    snapshot: watch::Receiver<Option<Arc<Snapshot>>>,
 }
 
 impl Engine {
@@ -65,6 +82,7 @@ impl Engine {
             settings: "{}".into(),
             memory: Memory::default(),
             events,
+            snapshot: None,
         }
     }
 
@@ -90,6 +108,18 @@ impl Engine {
     pub async fn tick(&mut self) -> Vec<Event> {
         let span = tracing::info_span!("tick", cluster = %self.cluster.name);
         self.tick_inner().instrument(span).await
+    }
+
+    /// Publish the round's snapshot (spawned loops only).
+    fn publish(&self, nodes: Option<Vec<NodeState>>) {
+        if let Some(tx) = &self.snapshot {
+            let memory = self.memory.clone();
+            tx.send_modify(|s| {
+                let nodes = nodes
+                    .unwrap_or_else(|| s.as_ref().map(|s| s.nodes.clone()).unwrap_or_default());
+                *s = Some(Arc::new(Snapshot { nodes, memory }));
+            });
+        }
     }
 
     async fn tick_inner(&mut self) -> Vec<Event> {
@@ -140,6 +170,8 @@ impl Engine {
             };
             events.extend(out);
         }
+        // Readers woken by an event find the snapshot that event describes.
+        self.publish(Some(nodes));
         for e in &events {
             tracing::info!(cluster = %self.cluster.name, "{e}");
             let _ = self.events.send(e.clone());
@@ -148,14 +180,33 @@ impl Engine {
     }
 
     /// Run the loop in a tokio task.
-    pub fn spawn(mut self) -> EngineHandle {
+    pub fn spawn(self) -> EngineHandle {
+        self.spawn_after(std::future::ready(()))
+    }
+
+    /// Run the loop in a tokio task once `after` completes (commands wait until then):
+    /// a restarted cluster's new engine starts only when the old one has stopped, so two
+    /// engines never act on one cluster at once.
+    pub fn spawn_after(
+        mut self,
+        after: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> EngineHandle {
         let (tx, mut rx) = mpsc::channel(16);
+        let (snap_tx, snap_rx) = watch::channel(None);
+        self.snapshot = Some(snap_tx);
+        let stopping = Arc::new(AtomicBool::new(false));
         let handle = EngineHandle {
             commands: tx,
+            stopping: stopping.clone(),
             events: self.events.clone(),
+            snapshot: snap_rx,
         };
         tokio::spawn(async move {
+            after.await;
             loop {
+                if stopping.load(Ordering::Acquire) {
+                    return;
+                }
                 self.tick().await;
                 let sleep = tokio::time::sleep(self.servers.config.probe_interval);
                 tokio::pin!(sleep);
@@ -164,11 +215,12 @@ impl Engine {
                         _ = &mut sleep => break,
                         cmd = rx.recv() => match cmd {
                             None | Some(Command::Stop) => return,
-                            Some(Command::Memory { reply }) => { let _ = reply.send(self.memory.clone()); }
                             Some(Command::Switchover { target, reply }) => {
                                 let input = FailoverInput { cluster: &self.cluster, hook: self.hook.as_ref(), settings: &self.settings };
                                 let span = tracing::info_span!("switchover", cluster = %self.cluster.name);
                                 let r = switchover(&self.servers, &input, &mut self.memory, target.as_deref()).instrument(span).await;
+                                // The new primary is visible to readers before the reply.
+                                self.publish(None);
                                 if let Ok(ev) = &r {
                                     for e in ev {
                                         tracing::info!(cluster = %self.cluster.name, "{e}");
@@ -203,15 +255,36 @@ impl EngineHandle {
             .map_err(|_| ExecError::Refused("engine stopped".into()))?
     }
 
-    /// A copy of the engine's memory (current primary, errant nodes, blocked reason).
+    /// The engine's memory (current primary, errant nodes, blocked reason) after its
+    /// latest round; waits for the first round. `None` once the engine has stopped.
     pub async fn memory(&self) -> Option<Memory> {
-        let (reply, rx) = oneshot::channel();
-        self.commands.send(Command::Memory { reply }).await.ok()?;
-        rx.await.ok()
+        let mut rx = self.snapshot.clone();
+        let snap = rx.wait_for(Option::is_some).await.ok()?;
+        snap.as_ref().map(|s| s.memory.clone())
     }
 
-    /// Stop the loop (after the current tick).
-    pub async fn stop(&self) {
-        let _ = self.commands.send(Command::Stop).await;
+    /// The latest round's snapshot, without waiting (`None` before the first round).
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// Ask the loop to stop after its current round (a failover in progress finishes);
+    /// does not wait — see [`EngineHandle::stopped`].
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.commands.try_send(Command::Stop) {
+            // Sixteen commands queued: dropping them all would strand their callers, so
+            // the stop waits behind them in a task of its own.
+            let commands = self.commands.clone();
+            tokio::spawn(async move {
+                let _ = commands.send(Command::Stop).await;
+            });
+        }
+    }
+
+    /// Resolves once the loop's task has ended (at once if it already has).
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.snapshot.clone();
+        async move { while rx.changed().await.is_ok() {} }
     }
 }

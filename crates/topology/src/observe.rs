@@ -26,9 +26,17 @@ pub async fn connect(
     creds: &Credentials,
     timeout: Duration,
 ) -> Result<Conn, String> {
-    match tokio::time::timeout(timeout, Conn::new(admin_opts(addr, creds, timeout))).await {
+    let open = async {
+        let ips = crate::dns::resolve(&addr.host, timeout).await?;
+        let opts =
+            mysql_async::OptsBuilder::from_opts(admin_opts(addr, creds, timeout)).resolved_ips(ips);
+        Conn::new(opts)
+            .await
+            .map_err(|e| format!("connect {}:{}: {e}", addr.host, addr.port))
+    };
+    match tokio::time::timeout(timeout, open).await {
         Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(format!("connect {}:{}: {e}", addr.host, addr.port)),
+        Ok(Err(e)) => Err(e),
         Err(_) => Err(format!(
             "connect {}:{}: timed out after {timeout:?}",
             addr.host, addr.port

@@ -172,10 +172,21 @@ impl ::controller::backup::RemoteStore for S3Remote {
 }
 
 /// A client whose API server answered (kubeconfig or in-cluster config).
-async fn connect() -> anyhow::Result<kube::Client> {
-    let client = kube::Client::try_default()
+/// A client for the in-cluster or KUBECONFIG configuration whose every request is
+/// counted in `mysql_operator_kube_requests_total{verb}`.
+async fn connect(metrics: &Metrics) -> anyhow::Result<kube::Client> {
+    let config = kube::Config::infer()
         .await
         .context("no Kubernetes client configuration (in-cluster or KUBECONFIG)")?;
+    let m = metrics.clone();
+    let count = tower::util::MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
+        m.count_kube_request(req.method().as_str(), req.uri().query());
+        req
+    });
+    let client = kube::client::ClientBuilder::try_from(config)
+        .context("building the Kubernetes client")?
+        .with_layer(&count)
+        .build();
     client
         .apiserver_version()
         .await
@@ -284,7 +295,7 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
     // Serve /healthz from the start; /readyz says why the API server is not reachable.
     let mut failures = 0u32;
     let client = loop {
-        match connect().await {
+        match connect(&m).await {
             Ok(c) => break c,
             Err(e) => {
                 let reason = format!("Kubernetes API unreachable: {e:#}");
@@ -387,7 +398,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(main_loop(args))?;
+    let res = rt.block_on(main_loop(args));
+    // Work still on the blocking pool (a slow DNS lookup, say) must not hold the exit.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    res?;
     Ok(ExitCode::SUCCESS)
 }
 

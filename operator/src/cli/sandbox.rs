@@ -208,7 +208,8 @@ async fn sandbox(args: Args) -> anyhow::Result<ExitCode> {
             },
         }
     }
-    engine.stop().await;
+    engine.stop();
+    engine.stopped().await;
     for h in heartbeats {
         h.stop().await;
     }

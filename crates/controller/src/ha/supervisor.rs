@@ -1,7 +1,12 @@
 //! [`Supervisor`]: one HA loop per cluster. Each loop owns the cluster's
 //! `topology::Engine` (none under `spec.readOnly`), turns the engine's events into
-//! Kubernetes Events and metrics, probes every node for the pod labels and
-//! `status.nodes`, and asks for a switchover when the primary pod is being deleted.
+//! Kubernetes Events and metrics, turns the engine's per-round snapshot into the pod
+//! labels and `status.nodes` (probing the nodes itself only when no engine runs), and
+//! asks for a switchover when the primary pod is being deleted.
+//!
+//! The reconciler's calls never wait on MySQL or DNS: starting, restarting and stopping
+//! a loop only signal it. A restarted loop's engine starts once the old one has ended, so
+//! two engines never act on one cluster at once.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -212,7 +217,17 @@ impl<S: Store, R: Resolver> Supervisor<S, R> {
         {
             return Ok(());
         }
-        self.remove(&ns, &name).await;
+        // The old loop (if any) is told to stop; the new one waits for it, not the caller.
+        let previous = self.running().remove(&key);
+        let after = futures::FutureExt::shared(futures::FutureExt::boxed(async move {
+            if let Some(p) = previous {
+                let _ = p.stop.send(());
+                let _ = p.task.await;
+                if let Some(e) = p.engine {
+                    e.stopped().await;
+                }
+            }
+        }));
 
         let nodes: Vec<NodeAddr> = (0..shape.replicas)
             .map(|i| {
@@ -258,7 +273,7 @@ impl<S: Store, R: Resolver> Supervisor<S, R> {
                 self.inner.config.engine.clone(),
                 hook,
             )
-            .spawn()
+            .spawn_after(after.clone())
         });
         info!(cluster = %key, read_only = shape.read_only, nodes = nodes.len(), "HA loop started");
         let events = engine.as_ref().map(EngineHandle::subscribe);
@@ -280,7 +295,7 @@ impl<S: Store, R: Resolver> Supervisor<S, R> {
             fenced_ro: HashSet::new(),
         };
         let (stop, stop_rx) = oneshot::channel();
-        let task = tokio::spawn(lp.run(stop_rx));
+        let task = tokio::spawn(lp.run(stop_rx, after));
         self.running().insert(
             key,
             Running {
@@ -307,7 +322,7 @@ impl<S: Store, R: Resolver> Supervisor<S, R> {
             return Ok(None);
         };
         let names = Names::of(&name);
-        let Some(primary) = engine.memory().await.and_then(|m| m.primary) else {
+        let Some(primary) = engine.snapshot().and_then(|s| s.memory.primary.clone()) else {
             return Ok(None);
         };
         if keep < 1 || (0..keep).any(|i| names.pod(i) == primary) {
@@ -327,22 +342,46 @@ impl<S: Store, R: Resolver> Supervisor<S, R> {
         ))
     }
 
-    /// Stop the loop of `namespace/name` (its engine first) and wait for it.
+    /// Tell the loop of `namespace/name` to stop (its engine after the current round);
+    /// does not wait for it.
     pub async fn remove(&self, namespace: &str, name: &str) {
         let r = self.running().remove(&cluster_key(namespace, name));
         if let Some(r) = r {
             let _ = r.stop.send(());
-            let _ = r.task.await;
-            info!(cluster = %cluster_key(namespace, name), "HA loop stopped");
         }
     }
 
-    /// Stop every loop (graceful shutdown).
-    pub async fn stop_all(&self) {
+    /// Stop every loop (graceful shutdown): signal all, wait up to `grace` for them and
+    /// their engines (a failover in progress may finish), then abort what is left.
+    pub async fn stop_all(&self, grace: Duration) {
         let all: Vec<Running> = self.running().drain().map(|(_, r)| r).collect();
+        let n = all.len();
+        let mut tasks = Vec::with_capacity(n);
+        let mut engines = Vec::new();
         for r in all {
             let _ = r.stop.send(());
-            let _ = r.task.await;
+            if let Some(e) = r.engine {
+                e.stop();
+                engines.push(e.stopped());
+            }
+            tasks.push(r.task);
+        }
+        let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
+        let all_done = async {
+            futures::future::join_all(tasks).await;
+            futures::future::join_all(engines).await;
+        };
+        if tokio::time::timeout(grace, all_done).await.is_err() {
+            warn!(
+                loops = n,
+                ?grace,
+                "HA loops still busy at shutdown: aborted"
+            );
+            for a in aborts {
+                a.abort();
+            }
+        } else {
+            info!(loops = n, "HA loops stopped");
         }
     }
 }
@@ -386,14 +425,34 @@ struct ClusterLoop<S, R> {
 }
 
 impl<S: Store, R: Resolver> ClusterLoop<S, R> {
-    async fn run(mut self, mut stop: oneshot::Receiver<()>) {
+    /// Wait for `after` (the loop this one replaces), then refresh labels and status on
+    /// every engine event and every status interval until `stop`; a stop cancels a
+    /// refresh in progress (each write is idempotent and the next loop redoes it).
+    async fn run(
+        mut self,
+        mut stop: oneshot::Receiver<()>,
+        after: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::select! {
+            _ = &mut stop => {
+                self.stop_engine();
+                return;
+            }
+            _ = after => {}
+        }
         let mut woken_by: Option<Event> = None;
         loop {
-            if let Some(e) = woken_by.take() {
-                self.on_event(e).await;
-            }
-            if let Err(e) = self.tick().await {
-                warn!(cluster = %self.cluster_key(), error = %e, "HA status update failed");
+            let step = async {
+                if let Some(e) = woken_by.take() {
+                    self.on_event(e).await;
+                }
+                if let Err(e) = self.tick().await {
+                    warn!(cluster = %self.cluster_key(), error = %e, "HA status update failed");
+                }
+            };
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = step => {}
             }
             // An engine event (a promotion, a switchover) ends the wait: the labels the
             // -master Service selects move now, not at the next status interval.
@@ -419,9 +478,14 @@ impl<S: Store, R: Resolver> ClusterLoop<S, R> {
                 e = next_event => woken_by = e,
             }
         }
+        self.stop_engine();
+    }
+
+    fn stop_engine(&self) {
         if let Some(e) = &self.engine {
-            e.stop().await;
+            e.stop();
         }
+        info!(cluster = %self.cluster_key(), "HA loop stopped");
     }
 
     fn cluster_key(&self) -> String {
@@ -581,12 +645,18 @@ impl<S: Store, R: Resolver> ClusterLoop<S, R> {
             self.on_event(e).await;
         }
 
-        let observed = self.observe().await;
-        let primary = match &self.engine {
-            Some(e) => e.memory().await.and_then(|m| m.primary),
+        // With an engine, its latest round is the observation (no second probe of every
+        // node); before its first round there is nothing to show yet.
+        let (observed, primary) = match &self.engine {
+            Some(e) => match e.snapshot() {
+                Some(s) => (s.nodes.clone(), s.memory.primary.clone()),
+                None => return Ok(()),
+            },
             None => {
+                let observed = self.observe().await;
                 self.enforce_read_only(&observed).await;
-                view::replication_source(&observed).or_else(|| self.primary.clone())
+                let primary = view::replication_source(&observed).or_else(|| self.primary.clone());
+                (observed, primary)
             }
         };
         self.primary = primary.clone();
@@ -701,33 +771,28 @@ impl<S: Store, R: Resolver> ClusterLoop<S, R> {
             ),
         }
         conditions::read_only(&mut st, self.shape.read_only);
+        // Once nodes are reported, `Ready` is this loop's alone (the reconciler's verdict
+        // from StatefulSet readiness stops there): one writer, no tug of war.
         let primary_ok = views.iter().any(|v| v.role == view::MASTER && v.healthy);
-        if let Some(reason) = &self.blocked {
-            conditions::set(
-                &mut st,
-                cluster_condition::READY,
+        let healthy = format!("{}/{} nodes healthy", st.ready_nodes, self.shape.replicas);
+        let (value, reason, message) = if let Some(reason) = &self.blocked {
+            (
                 ConditionStatus::False,
                 conditions::FAILOVER_BLOCKED,
-                reason,
-            );
+                reason.clone(),
+            )
         } else if !primary_ok {
-            conditions::set(
-                &mut st,
-                cluster_condition::READY,
+            (
                 ConditionStatus::False,
                 conditions::NO_PRIMARY,
-                "no healthy primary",
-            );
+                format!("no healthy primary; {healthy}"),
+            )
         } else if st.ready_nodes >= self.shape.replicas {
-            let msg = format!("{}/{} nodes healthy", st.ready_nodes, self.shape.replicas);
-            conditions::set(
-                &mut st,
-                cluster_condition::READY,
-                ConditionStatus::True,
-                conditions::CLUSTER_READY,
-                &msg,
-            );
-        }
+            (ConditionStatus::True, conditions::CLUSTER_READY, healthy)
+        } else {
+            (ConditionStatus::False, conditions::NODES_NOT_READY, healthy)
+        };
+        conditions::set(&mut st, cluster_condition::READY, value, reason, &message);
         if st != old {
             let v = serde_json::to_value(&st).map_err(|e| StoreError::Serde {
                 kind: "MysqlCluster".into(),
