@@ -50,5 +50,7 @@ bash scripts/build-images.sh
 echo "==> e2e suite (tests/e2e) against $KUBECONFIG"
 E2E_FIGURES_FILE=${E2E_FIGURES_FILE:-$CARGO_TARGET_DIR/e2e-figures.tsv} \
   cargo test --locked -p mysql-operator-e2e --test e2e
+echo "==> the operator at scale on this API server (tests/e2e/tests/scale.rs, 200 clusters)"
+SCALE_CLUSTERS=200 cargo test --locked -p mysql-operator-e2e --test scale
 echo "==> README commands (incl. the blocks that need a cluster, on this node)"
 README_NODE=1 bash scripts/test-readme.sh  # the README blocks marked <!-- ci: run --> / <!-- ci: node -->, run as written

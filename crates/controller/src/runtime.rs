@@ -12,11 +12,11 @@ use api::{MysqlBackup, MysqlCluster, MysqlDatabase, MysqlUser};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store as Reflector};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{debug, warn};
 
@@ -67,6 +67,7 @@ pub const WATCHED: &[(&str, &str)] = &[
     ("v1", "configmaps"),
     ("policy/v1", "poddisruptionbudgets"),
     ("batch/v1", "jobs"),
+    ("v1", "pods"),
 ];
 
 fn api_for<K>(client: &Client, ns: &Option<String>) -> Api<K>
@@ -139,6 +140,26 @@ pub async fn run_clusters(
         .with_config(ControllerConfig::default().concurrency(opts.concurrency));
     let reader = controller.store();
     let reader2 = reader.clone();
+    // The HA loops read pods and clusters from watches, not from the API every interval.
+    let (pods, pod_writer) = kube::runtime::reflector::store::<Pod>();
+    let pod_watch = kube::runtime::reflector(
+        pod_writer,
+        watcher(
+            api_for::<Pod>(&client, ns),
+            watcher::Config::default().labels("app.kubernetes.io/managed-by=mysql.presslabs.org"),
+        ),
+    )
+    .default_backoff()
+    .for_each(|ev| async move {
+        if let Err(e) = ev {
+            warn!(error = %e, "pod watch");
+        }
+    });
+    let pod_watch = tokio::spawn(pod_watch);
+    ha.use_caches(crate::ha::Caches {
+        pods: Some(pods),
+        clusters: Some(reader.clone()),
+    });
     controller
         .owns(api_for::<StatefulSet>(&client, ns), wc.clone())
         .owns(api_for::<Service>(&client, ns), wc.clone())
@@ -172,6 +193,7 @@ pub async fn run_clusters(
         .await;
     // Inside a pod's default 30 s grace period, with room for the rest of shutdown.
     ha.stop_all(HA_STOP_GRACE).await;
+    pod_watch.abort();
 }
 
 /// How long shutdown waits for the HA loops (a failover in progress) before aborting.

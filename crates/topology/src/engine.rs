@@ -16,6 +16,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument;
 
+/// Events kept for slow subscribers (a subscriber further behind is told how many it
+/// missed). Small: every cluster's engine preallocates it.
+const EVENT_BUFFER: usize = 64;
+
 /// One cluster's HA engine (not yet running; see [`Engine::spawn`]).
 pub struct Engine {
     servers: Servers,
@@ -69,7 +73,7 @@ impl Engine {
         config: Config,
         hook: Arc<dyn FailoverCandidate>,
     ) -> Engine {
-        let (events, _) = broadcast::channel(1024);
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
         Engine {
             servers: Servers {
                 flavor,

@@ -11,7 +11,7 @@ pub mod view;
 
 use std::collections::HashMap;
 
-pub use supervisor::{HaConfig, HaError, HaSync, Supervisor};
+pub use supervisor::{Caches, HaConfig, HaError, HaSync, Supervisor};
 
 /// Pod → `host:port`: how the operator reaches a node. A seam so tests point pods at
 /// local servers.

@@ -46,6 +46,17 @@ impl Default for HaConfig {
     }
 }
 
+/// Watch-backed caches the loops read instead of asking the API server every status
+/// interval (production: the controller's reflectors). Without them (tests on the
+/// in-memory store) each read goes to the store.
+#[derive(Clone, Default)]
+pub struct Caches {
+    /// The operator's MySQL pods (label `app.kubernetes.io/managed-by`).
+    pub pods: Option<kube::runtime::reflector::Store<Pod>>,
+    /// Every MysqlCluster (the cluster controller's own store).
+    pub clusters: Option<kube::runtime::reflector::Store<MysqlCluster>>,
+}
+
 /// Why a cluster's HA loop cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum HaError {
@@ -99,6 +110,7 @@ struct Inner<S, R> {
     resolver: R,
     metrics: Metrics,
     config: HaConfig,
+    caches: std::sync::OnceLock<Caches>,
     running: Mutex<HashMap<String, Running>>,
 }
 
@@ -137,9 +149,15 @@ impl<S: Store, R: Resolver> Supervisor<S, R> {
                 resolver,
                 metrics,
                 config,
+                caches: std::sync::OnceLock::new(),
                 running: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// Read pods and clusters from these caches from now on (set once).
+    pub fn use_caches(&self, caches: Caches) {
+        let _ = self.inner.caches.set(caches);
     }
 
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, Running>> {
@@ -669,13 +687,22 @@ impl<S: Store, R: Resolver> ClusterLoop<S, R> {
 
         // Labels; and the primary pod going away on purpose → switchover first.
         let store = &self.inner.store;
-        let pods: Vec<Pod> =
-            store::list(store, &self.ns, &render::names::selector_labels(&self.name)).await?;
+        let cache = self.inner.caches.get().and_then(|c| c.pods.as_ref());
+        let listed: Vec<Pod> = match cache {
+            Some(_) => Vec::new(),
+            None => {
+                store::list(store, &self.ns, &render::names::selector_labels(&self.name)).await?
+            }
+        };
         for v in &views {
-            let Some(pod) = pods
-                .iter()
-                .find(|p| p.metadata.name.as_deref() == Some(v.pod.as_str()))
-            else {
+            let cached = cache.and_then(|c| {
+                c.get(&kube::runtime::reflector::ObjectRef::new(&v.pod).within(&self.ns))
+            });
+            let Some(pod) = cached.as_deref().or_else(|| {
+                listed
+                    .iter()
+                    .find(|p| p.metadata.name.as_deref() == Some(v.pod.as_str()))
+            }) else {
                 continue;
             };
             if v.role == view::MASTER
@@ -734,8 +761,20 @@ impl<S: Store, R: Resolver> ClusterLoop<S, R> {
 
     async fn write_status(&self, views: &[view::NodeView]) -> Result<(), StoreError> {
         let store = &self.inner.store;
-        let Some(cluster) = store::get::<MysqlCluster, _>(store, &self.ns, &self.name).await?
-        else {
+        let cached = self
+            .inner
+            .caches
+            .get()
+            .and_then(|c| c.clusters.as_ref())
+            .map(|c| {
+                c.get(&kube::runtime::reflector::ObjectRef::new(&self.name).within(&self.ns))
+                    .map(|c| (*c).clone())
+            });
+        let cluster = match cached {
+            Some(c) => c,
+            None => store::get::<MysqlCluster, _>(store, &self.ns, &self.name).await?,
+        };
+        let Some(cluster) = cluster else {
             return Ok(());
         };
         let old = cluster.status.clone().unwrap_or_default();
