@@ -158,12 +158,25 @@ async fn run() -> Result<()> {
         o.kubeconfig.display()
     );
     refuse_other_operators(&client).await?;
+    // CRDs this run installs go again at the end (a later `helm install` must own them).
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    let installed_here = crds
+        .get_opt("mysqlclusters.mysql.presslabs.org")
+        .await?
+        .is_none();
     install_crds(&o)?;
     fresh_namespace(&client, &o.namespace).await?;
     let result = measure(&client, &o).await;
     println!("cleanup: deleting namespace {}", o.namespace);
     if let Err(e) = delete_namespace(&client, &o.namespace).await {
         println!("cleanup: {e:#}");
+    }
+    if installed_here {
+        println!("cleanup: removing the CRDs this run installed");
+        if let Err(e) = kubectl_crds(&o, "delete") {
+            println!("cleanup: {e:#}");
+        }
     }
     result
 }
@@ -196,7 +209,8 @@ async fn refuse_other_operators(client: &Client) -> Result<()> {
     Ok(())
 }
 
-fn install_crds(o: &Opts) -> Result<()> {
+/// `kubectl <verb>` of the operator's CRDs (`mysql-operator crd`).
+fn kubectl_crds(o: &Opts, verb: &str) -> Result<()> {
     let crds = Command::new(&o.bin)
         .arg("crd")
         .output()
@@ -207,21 +221,30 @@ fn install_crds(o: &Opts) -> Result<()> {
             String::from_utf8_lossy(&crds.stderr)
         );
     }
-    let mut apply = Command::new("kubectl")
-        .args(["apply", "--server-side", "--force-conflicts", "-f", "-"])
+    let args: &[&str] = if verb == "apply" {
+        &["apply", "--server-side", "--force-conflicts", "-f", "-"]
+    } else {
+        &["delete", "--ignore-not-found", "-f", "-"]
+    };
+    let mut cmd = Command::new("kubectl")
+        .args(args)
         .env("KUBECONFIG", &o.kubeconfig)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .context("kubectl (install it: it ships with the local node's setup)")?;
-    apply
-        .stdin
+    cmd.stdin
         .take()
         .ok_or_else(|| anyhow!("kubectl stdin"))?
         .write_all(&crds.stdout)?;
-    if !apply.wait()?.success() {
-        bail!("kubectl apply of the CRDs failed");
+    if !cmd.wait()?.success() {
+        bail!("kubectl {verb} of the CRDs failed");
     }
+    Ok(())
+}
+
+fn install_crds(o: &Opts) -> Result<()> {
+    kubectl_crds(o, "apply")?;
     let wait = Command::new("kubectl")
         .args([
             "wait",
