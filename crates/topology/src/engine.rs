@@ -276,14 +276,9 @@ impl EngineHandle {
     /// does not wait — see [`EngineHandle::stopped`].
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.commands.try_send(Command::Stop) {
-            // Sixteen commands queued: dropping them all would strand their callers, so
-            // the stop waits behind them in a task of its own.
-            let commands = self.commands.clone();
-            tokio::spawn(async move {
-                let _ = commands.send(Command::Stop).await;
-            });
-        }
+        // Only a wake-up: with the queue full the loop is busy anyway and sees the flag
+        // before its next round.
+        let _ = self.commands.try_send(Command::Stop);
     }
 
     /// Resolves once the loop's task has ended (at once if it already has).

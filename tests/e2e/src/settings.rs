@@ -11,6 +11,17 @@ use anyhow::{Context, Result, bail};
 /// `~/.kube/config` exists.
 pub const LOCAL_NODE_KUBECONFIG: &str = "/var/tmp/mysql-operator-k8s/kubeconfig";
 
+/// The kubeconfig file a run uses: `KUBECONFIG`, else `~/.kube/config`, else the local
+/// node's (when that file exists).
+pub fn kubeconfig_file() -> Option<PathBuf> {
+    if let Some(v) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(v));
+    }
+    let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube/config"));
+    home.filter(|p| p.is_file())
+        .or_else(|| Some(PathBuf::from(LOCAL_NODE_KUBECONFIG)).filter(|p| p.is_file()))
+}
+
 /// The scenarios, in the order they run. 1 and 2 are prerequisites of every other one.
 pub const SCENARIOS: &[(u32, &str)] = &[
     (1, "operator from the Helm chart"),
@@ -162,19 +173,9 @@ impl Settings {
             }
             PathBuf::from(name)
         };
-        let kubeconfig = match get("KUBECONFIG").filter(|v| !v.is_empty()) {
-            Some(_) => None, // the kube client and kubectl/helm read it themselves
-            None => {
-                let home_cfg = get("HOME").map(|h| PathBuf::from(h).join(".kube/config"));
-                match home_cfg {
-                    Some(p) if p.is_file() => None,
-                    _ if Path::new(LOCAL_NODE_KUBECONFIG).is_file() => {
-                        Some(PathBuf::from(LOCAL_NODE_KUBECONFIG))
-                    }
-                    _ => None,
-                }
-            }
-        };
+        // Named only when it is the local node's: the kube client and kubectl/helm find
+        // KUBECONFIG and ~/.kube/config themselves.
+        let kubeconfig = kubeconfig_file().filter(|p| p == Path::new(LOCAL_NODE_KUBECONFIG));
         Ok(Settings {
             operator_image: var("E2E_OPERATOR_IMAGE", "mysql-operator:dev"),
             tools_image: var("E2E_TOOLS_IMAGE", "mysql-tools:dev-mariadb10.11"),

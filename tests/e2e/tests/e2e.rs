@@ -18,26 +18,7 @@ use mysql_operator_e2e::settings::SCENARIOS;
 use mysql_operator_e2e::{Ctx, Settings, dump, manifests};
 
 fn main() -> ExitCode {
-    // `cargo test -p mysql-operator-e2e -- --nocapture` passes libtest flags; there is
-    // nothing to capture here, they are accepted and ignored. `--list` is answered for
-    // tools that enumerate tests.
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        println!("e2e: test");
-        return ExitCode::SUCCESS;
-    }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("e2e: cannot start the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    rt.block_on(run())
+    mysql_operator_e2e::harness::main("e2e", run)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -24,15 +24,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use api::MysqlCluster;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
-};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use mysql_operator_e2e::settings::LOCAL_NODE_KUBECONFIG;
+use mysql_operator_e2e::settings::{LOCAL_NODE_KUBECONFIG, kubeconfig_file};
 
 /// A DNS server address on loopback that receives queries and never answers.
 const SILENT_DNS: &str = "127.0.0.153:53";
@@ -48,31 +47,18 @@ struct Opts {
 }
 
 fn main() -> ExitCode {
-    if std::env::args().any(|a| a == "--list") {
-        println!("scale: test");
-        return ExitCode::SUCCESS;
-    }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("scale: cannot start the tokio runtime: {e}");
-            return ExitCode::FAILURE;
+    mysql_operator_e2e::harness::main("scale", || async {
+        match run().await {
+            Ok(()) => {
+                println!("scale passed");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                println!("scale FAILED: {e:#}");
+                ExitCode::FAILURE
+            }
         }
-    };
-    match rt.block_on(run()) {
-        Ok(()) => {
-            println!("scale passed");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            println!("scale FAILED: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 fn opts() -> Result<Opts> {
@@ -105,23 +91,12 @@ fn opts() -> Result<Opts> {
             bin.display()
         );
     }
-    let kubeconfig = match std::env::var("KUBECONFIG") {
-        Ok(v) if !v.is_empty() => PathBuf::from(v),
-        _ => {
-            let home = std::env::var("HOME").map(|h| PathBuf::from(h).join(".kube/config"));
-            match home {
-                Ok(p) if p.is_file() => p,
-                _ => PathBuf::from(LOCAL_NODE_KUBECONFIG),
-            }
-        }
-    };
-    if !kubeconfig.is_file() {
+    let Some(kubeconfig) = kubeconfig_file() else {
         bail!(
-            "no kubeconfig at {}: start the local node with `bash scripts/local-cluster.sh up` \
-             or point KUBECONFIG at a cluster",
-            kubeconfig.display()
+            "no kubeconfig (KUBECONFIG, ~/.kube/config or {LOCAL_NODE_KUBECONFIG}): start the \
+             local node with `bash scripts/local-cluster.sh up` or point KUBECONFIG at a cluster"
         );
-    }
+    };
     Ok(Opts {
         clusters: num("SCALE_CLUSTERS", 200)?,
         changes: num("SCALE_CHANGES", 20)?,
@@ -129,16 +104,6 @@ fn opts() -> Result<Opts> {
         bin,
         kubeconfig,
     })
-}
-
-fn cluster_resource() -> ApiResource {
-    ApiResource {
-        group: "mysql.presslabs.org".into(),
-        version: "v1alpha1".into(),
-        api_version: "mysql.presslabs.org/v1alpha1".into(),
-        kind: "MysqlCluster".into(),
-        plural: "mysqlclusters".into(),
-    }
 }
 
 async fn run() -> Result<()> {
@@ -296,13 +261,12 @@ async fn create_clusters(client: &Client, o: &Opts) -> Result<()> {
         "stringData": {"ROOT_PASSWORD": "not-used-pods-never-run"}
     }))?;
     secrets.create(&PostParams::default(), &secret).await?;
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &o.namespace, &cluster_resource());
+    let api: Api<MysqlCluster> = Api::namespaced(client.clone(), &o.namespace);
     futures::stream::iter(0..o.clusters)
         .map(|i| {
             let api = api.clone();
             async move {
-                let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+                let obj: MysqlCluster = serde_json::from_value(serde_json::json!({
                     "apiVersion": "mysql.presslabs.org/v1alpha1",
                     "kind": "MysqlCluster",
                     "metadata": {"name": cluster_name(i)},
@@ -639,8 +603,7 @@ async fn measure(client: &Client, o: &Opts) -> Result<()> {
     );
 
     // Spec change → applied StatefulSet, one cluster at a time.
-    let clusters: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &o.namespace, &cluster_resource());
+    let clusters: Api<MysqlCluster> = Api::namespaced(client.clone(), &o.namespace);
     let mut latencies = Vec::new();
     for k in 0..o.changes.min(o.clusters) {
         let i = k * o.clusters / o.changes.min(o.clusters).max(1);
