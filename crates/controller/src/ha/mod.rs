@@ -6,6 +6,7 @@
 //! primary pod goes away on purpose. `spec.readOnly: true` runs no engine: every node is
 //! kept read-only and nothing is promoted.
 
+mod cluster_loop;
 mod supervisor;
 pub mod view;
 
